@@ -14,6 +14,7 @@ Conventions (used everywhere in cryoray):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,7 +64,7 @@ class GridFrame:
 
     @property
     def n_voxels(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     @property
     def upper(self) -> tuple[float, float, float]:

@@ -105,6 +105,12 @@ class AtomicModel:
             raise EmptyModelError(self.source, "model has no amino-acid CA atoms")
         return ca
 
+    def translated(self, shift_xyz: tuple[float, float, float]) -> AtomicModel:
+        """A copy moved by ``shift_xyz`` Å (e.g. a negative control for fit checks)."""
+        structure = self.structure.clone()
+        structure[0].transform_pos_and_adp(gemmi.Transform(gemmi.Mat33(), gemmi.Vec3(*shift_xyz)))
+        return AtomicModel(structure=structure, source=f"{self.source} (shifted by {tuple(shift_xyz)} Å)")
+
     @property
     def chain_names(self) -> list[str]:
         return [chain.name for chain in self.structure[0]]

@@ -14,8 +14,10 @@ voxel size is ``CELLA / (MX, MY, MZ)``; the centre of voxel ``i`` along an axis 
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import tempfile
+import zlib
 from dataclasses import dataclass
 
 import fsspec
@@ -35,7 +37,7 @@ from cryoray.errors import (
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.io.sources import READ_ERRORS, open_binary, source_size
 
-__all__ = ["MapHeader", "read_map_header", "read_map", "write_map", "MAX_VOXELS", "MAP_SUFFIXES"]
+__all__ = ["MapHeader", "read_map_header", "read_map", "read_map_with_header", "write_map", "MAX_VOXELS", "MAP_SUFFIXES"]
 
 #: Default limit on the number of voxels a map may have (2048 x 1024 x 512 = 1 Gi voxels,
 #: 4 GiB as float32). Raise it explicitly for larger maps.
@@ -120,7 +122,7 @@ def _parse_header(source: object, head: bytes, *, max_voxels: int) -> MapHeader:
         raise MapFormatError(source, f"negative dimensions {n_file} in header{not_map}")
     if min(n_file) == 0:
         raise MapValueError(source, f"map has no voxels (dimensions {n_file})")
-    n_voxels = int(np.prod(n_file, dtype=np.int64))
+    n_voxels = math.prod(n_file)  # Python ints: no overflow for hostile headers
     if n_voxels > max_voxels:
         raise MapTooLargeError(
             source, f"header dimensions {n_file} give {n_voxels} voxels, above the limit of {max_voxels}{not_map}"
@@ -206,10 +208,10 @@ def read_map_header(source: str | os.PathLike, *, max_voxels: int = MAX_VOXELS) 
     with open_binary(source) as stream:
         try:
             head = stream.read(_HEADER_BYTES)
-        except gzip.BadGzipFile as exc:
+        except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
             raise MapFormatError(source, f"corrupt gzip data: {exc}") from exc
         except READ_ERRORS as exc:
-            raise MapFormatError(source, f"cannot read header: {exc}") from exc
+            raise SourceError(source, f"cannot read header: {exc}") from exc
     return _parse_header(source, head, max_voxels=max_voxels)
 
 
@@ -219,6 +221,16 @@ def read_map(
     max_voxels: int = MAX_VOXELS,
     allow_nonfinite: bool = False,
 ) -> DensityMap:
+    """Read an MRC/CCP4 map; see :func:`read_map_with_header` for arguments and errors."""
+    return read_map_with_header(source, max_voxels=max_voxels, allow_nonfinite=allow_nonfinite)[1]
+
+
+def read_map_with_header(
+    source: str | os.PathLike,
+    *,
+    max_voxels: int = MAX_VOXELS,
+    allow_nonfinite: bool = False,
+) -> tuple[MapHeader, DensityMap]:
     """Read an MRC/CCP4 map (optionally gzip) from a path or fsspec URL into memory.
 
     The array comes back float32 ``(z, y, x)`` whatever the stored mode and axis order.
@@ -255,7 +267,7 @@ def read_map(
             _read_into(stream, flat, source, expected)
             if compressed and stream.read(1):
                 raise MapFormatError(source, f"data continues past the {expected} bytes the header describes")
-        except gzip.BadGzipFile as exc:
+        except (gzip.BadGzipFile, zlib.error) as exc:
             raise MapFormatError(source, f"corrupt gzip data: {exc}") from exc
         except EOFError as exc:
             raise MapFormatError(source, f"truncated gzip stream: {exc}") from exc
@@ -271,7 +283,7 @@ def read_map(
         n_bad = sum(int(np.count_nonzero(~np.isfinite(data[k : k + 16]))) for k in range(0, data.shape[0], 16))
         if n_bad:
             raise MapValueError(source, f"{n_bad} voxels are NaN or infinite")
-    return DensityMap(data=data, frame=header.frame, labels=header.labels)
+    return header, DensityMap(data=data, frame=header.frame, labels=header.labels)
 
 
 def _header_origin(frame: GridFrame) -> tuple[np.ndarray, np.ndarray]:

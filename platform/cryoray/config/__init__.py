@@ -1,0 +1,7 @@
+"""The one config system: YAML (or CLI flags) validated into frozen typed objects."""
+
+from __future__ import annotations
+
+from cryoray.config.loading import Section, load_config, validate_config
+
+__all__ = ["Section", "load_config", "validate_config"]

@@ -1,0 +1,60 @@
+"""Validated configs: pydantic models that refuse unknown keys, loaded from YAML or dicts.
+
+Every validation problem becomes a :class:`~cryoray.errors.ConfigError` whose source is the
+file (or ``--flags``) and whose reason names the dotted key, e.g.
+``run.yaml: prepare.voxel_size: Input should be greater than 0``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TypeVar
+
+import pydantic
+import yaml
+
+from cryoray.errors import ConfigError
+from cryoray.io.sources import read_bytes
+
+__all__ = ["Section", "validate_config", "load_config"]
+
+MAX_CONFIG_BYTES = 1 << 20
+C = TypeVar("C", bound="Section")
+
+
+class Section(pydantic.BaseModel):
+    """Base of every config section: frozen, unknown keys are errors."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+def _describe(error: Mapping, prefix: str) -> str:
+    loc = ".".join(str(p) for p in (prefix, *error["loc"]) if p != "")
+    return f"{loc or '<top>'}: {error['msg']}"
+
+
+def validate_config(cls: type[C], data: object, *, source: object, prefix: str = "") -> C:
+    """Build ``cls`` from plain data, turning validation errors into one ConfigError."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(source, f"expected a mapping of settings{f' under {prefix}' if prefix else ''}, got {type(data).__name__}")
+    try:
+        return cls.model_validate(dict(data))
+    except pydantic.ValidationError as exc:
+        problems = [_describe(e, prefix) for e in exc.errors()]
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise ConfigError(source, "; ".join(problems[:3]) + more) from exc
+
+
+def load_config(cls: type[C], path: str | os.PathLike, *, section: str | None = None) -> C:
+    """Load a YAML file (path or fsspec URL) into ``cls``, optionally from one top-level section."""
+    raw = read_bytes(path, limit=MAX_CONFIG_BYTES, what="config file", corrupt=ConfigError)
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, f"not valid YAML: {' '.join(str(exc).split())}") from exc
+    if section is not None:
+        if not isinstance(data, Mapping) or section not in data:
+            raise ConfigError(path, f"missing top-level section '{section}'")
+        data = data[section]
+    return validate_config(cls, data if data is not None else {}, source=path, prefix=section or "")

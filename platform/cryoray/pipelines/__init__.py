@@ -1,0 +1,1 @@
+"""End-to-end workflows composed from the other packages (the jobs and demos run these)."""

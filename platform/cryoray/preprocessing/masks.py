@@ -1,0 +1,42 @@
+"""Masks on a map's grid: from a mask map and a contour level, or a zone around model atoms."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cryoray.errors import MapValueError
+from cryoray.io.density_map import DensityMap, GridFrame
+from cryoray.preprocessing.neighbourhood import voxels_near
+from cryoray.preprocessing.resample import resample_onto
+
+__all__ = ["contour_mask", "zone_mask"]
+
+
+def contour_mask(mask_map: DensityMap, contour: float, frame: GridFrame, *, source: object = "mask") -> np.ndarray:
+    """Voxels of ``frame`` where ``mask_map`` is at or above ``contour``.
+
+    The mask map may lie on another grid (e.g. cropped, or at the original voxel size); it is
+    sampled trilinearly onto ``frame`` and counts as empty outside its own box.
+
+    Raises:
+        MapValueError: no voxel of ``frame`` is inside the mask.
+    """
+    on_grid = resample_onto(mask_map, frame, order=1, fill=float(np.finfo(np.float32).min))
+    mask = on_grid.data >= contour
+    if not mask.any():
+        raise MapValueError(source, f"no voxel of the map is at or above contour {contour:g} in this mask")
+    return mask
+
+
+def zone_mask(frame: GridFrame, xyz: np.ndarray, radius: float, *, source: object = "model") -> np.ndarray:
+    """Voxels of ``frame`` whose centres lie within ``radius`` Å of any of the positions ``xyz``.
+
+    Raises:
+        MapValueError: the zone does not touch the grid.
+    """
+    mask = np.zeros(frame.n_voxels, dtype=bool)
+    for flat, _, _ in voxels_near(frame, xyz, radius):
+        mask[flat] = True
+    if not mask.any():
+        raise MapValueError(source, f"no voxel of the map lies within {radius:g} Å of the model")
+    return mask.reshape(frame.shape)

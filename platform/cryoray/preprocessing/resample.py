@@ -1,0 +1,82 @@
+"""Resampling maps onto other grids, natively (no external program).
+
+Interpolation is a B-spline of ``order`` 0 (nearest), 1 (trilinear) or 3 (cubic, the default),
+computed with ``scipy.ndimage``. For order 3 the spline coefficients are computed in place on
+one float32 copy of the input; the output is then filled slab by slab along z, so peak memory
+is about input + coefficients + output (~3.2x the input for 1.05 Å -> 1 Å), never a float64
+copy or a coordinate array of the whole map.
+
+Points of the new grid that fall outside the input's box (at most a fraction of a voxel for
+:func:`resample`) take the nearest edge value, or ``fill`` when given.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import ndimage
+
+from cryoray.io.density_map import DensityMap, GridFrame
+
+__all__ = ["resample", "resample_onto", "INTERPOLATION_ORDERS"]
+
+INTERPOLATION_ORDERS = (0, 1, 3)
+_SLAB_VOXELS = 1 << 22  # output voxels per slab (16 MiB of float32)
+log = logging.getLogger(__name__)
+
+
+def resample_onto(
+    density: DensityMap, frame: GridFrame, *, order: int = 3, fill: float | None = None
+) -> DensityMap:
+    """Sample ``density`` on the voxel centres of ``frame`` (any spacing, origin and shape).
+
+    Args:
+        density: the map to sample.
+        frame: the target grid.
+        order: spline order, 0, 1 or 3.
+        fill: value outside the input's box; None extends the nearest edge voxel.
+    """
+    if order not in INTERPOLATION_ORDERS:
+        raise ValueError(f"`order` must be one of {INTERPOLATION_ORDERS}, got {order}")
+    src = density.frame
+    if src.same_as(frame, atol=1e-6):
+        return DensityMap(data=density.data, frame=frame, labels=density.labels)
+    # Output voxel o (z, y, x) lies at input index offset + o * scale along each axis.
+    scale = (np.asarray(frame.voxel_size) / np.asarray(src.voxel_size))[::-1]
+    offset = ((np.asarray(frame.origin) - np.asarray(src.origin)) / np.asarray(src.voxel_size))[::-1]
+    mode, cval = ("nearest", 0.0) if fill is None else ("constant", float(fill))
+    coeffs = density.data
+    if order > 1:
+        coeffs = np.array(density.data, dtype=np.float32, copy=True)
+        for axis in range(3):
+            ndimage.spline_filter1d(coeffs, order, axis=axis, output=coeffs, mode=mode)
+    out = np.empty(frame.shape, dtype=np.float32)
+    nz = frame.shape[0]
+    step = max(1, _SLAB_VOXELS // (frame.shape[1] * frame.shape[2]))
+    log.debug("resampling %s -> %s in %d slabs", src.shape, frame.shape, -(-nz // step))
+    for z0 in range(0, nz, step):
+        z1 = min(nz, z0 + step)
+        ndimage.affine_transform(
+            coeffs,
+            scale,
+            offset=offset + np.array([z0 * scale[0], 0.0, 0.0]),
+            output_shape=(z1 - z0, *frame.shape[1:]),
+            output=out[z0:z1],
+            order=order,
+            mode=mode,
+            cval=cval,
+            prefilter=False,
+        )
+    return DensityMap(data=out, frame=frame, labels=density.labels)
+
+
+def resample(density: DensityMap, voxel_size: float = 1.0, *, order: int = 3) -> DensityMap:
+    """Resample to a new voxel size, keeping voxel 0 where it is and covering the whole box.
+
+    The new grid has ``ceil((n - 1) * old / new) + 1`` voxels per axis, so it reaches at least
+    to the last input voxel centre; :func:`resample_onto` with the input's frame goes back.
+    """
+    if not (np.isfinite(voxel_size) and voxel_size > 0):
+        raise ValueError(f"`voxel_size` must be positive, got {voxel_size}")
+    return resample_onto(density, density.frame.with_voxel_size(voxel_size), order=order)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set up cryoray in ./.venv (only when pyproject.toml or constraints.txt changed) and run it.
+#   bash run.sh sample [-o DIR]   set up, then run the main job on the bundled sample
+#   bash run.sh test [PYTEST ARGS] set up, then run the test suite (what .ci/run calls)
+#   bash run.sh setup              only set up
+# Needs only Python >= 3.11 (python3, or $PYTHON). torch==2.13.0 is installed first so that no
+# CUDA build is pulled on CPU machines; every later pip call is held to constraints.txt.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+VENV=${CRYORAY_VENV:-.venv}
+
+setup() {
+    local stamp="$VENV/.cryoray-setup" want
+    want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return
+    fi
+    echo "run.sh: setting up $VENV (a few minutes the first time)" >&2
+    "$PY" -m venv "$VENV"
+    "$VENV/bin/pip" install -q --upgrade pip
+    "$VENV/bin/pip" install -q torch==2.13.0
+    "$VENV/bin/pip" install -q -c constraints.txt -e ".[dev]"
+    "$VENV/bin/pip" check
+    echo "$want" > "$stamp"
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+    sample) setup; exec "$VENV/bin/cryoray" demo "$@" ;;
+    test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
+    setup) setup ;;
+    *) sed -n '2,8p' "$0" >&2; exit 2 ;;
+esac
