@@ -15,7 +15,7 @@ import pydantic
 import yaml
 
 from cryoray.errors import ConfigError
-from cryoray.io.sources import read_bytes
+from cryoray.io.sources import read_text
 
 __all__ = ["Section", "validate_config", "load_config"]
 
@@ -48,10 +48,10 @@ def validate_config(cls: type[C], data: object, *, source: object, prefix: str =
 
 def load_config(cls: type[C], path: str | os.PathLike, *, section: str | None = None) -> C:
     """Load a YAML file (path or fsspec URL) into ``cls``, optionally from one top-level section."""
-    raw = read_bytes(path, limit=MAX_CONFIG_BYTES, what="config file", corrupt=ConfigError)
+    text = read_text(path, limit=MAX_CONFIG_BYTES, what="config file", corrupt=ConfigError)
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
         raise ConfigError(path, f"not valid YAML: {' '.join(str(exc).split())}") from exc
     if section is not None:
         if not isinstance(data, Mapping) or section not in data:

@@ -18,7 +18,7 @@ import gemmi
 import numpy as np
 
 from cryoray.errors import EmptyModelError, ModelFormatError
-from cryoray.io.sources import read_bytes
+from cryoray.io.sources import read_text
 
 __all__ = ["AtomicModel", "AtomTable", "read_model", "MODEL_SUFFIXES", "MAX_MODEL_BYTES"]
 
@@ -113,7 +113,8 @@ class AtomicModel:
 
     @property
     def chain_names(self) -> list[str]:
-        return [chain.name for chain in self.structure[0]]
+        """Distinct chain names in file order (PDB files may split a chain around TER records)."""
+        return list(dict.fromkeys(chain.name for chain in self.structure[0]))
 
 
 def _parse(text: str, source: str) -> gemmi.Structure:
@@ -138,10 +139,8 @@ def read_model(source: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -
         EmptyModelError: the model holds no atoms.
     """
     source = os.fspath(source)
-    raw = read_bytes(source, limit=max_bytes, what="model file", corrupt=ModelFormatError)
-    if b"\x00" in raw[:4096]:
-        raise ModelFormatError(source, "binary content: not a PDB or mmCIF text file")
-    structure = _parse(raw.decode("utf-8", errors="replace"), source)
+    text = read_text(source, limit=max_bytes, what="model file", corrupt=ModelFormatError)
+    structure = _parse(text, source)
     if len(structure) == 0 or structure[0].count_atom_sites() == 0:
         raise EmptyModelError(source, "model has no atoms")
     while len(structure) > 1:

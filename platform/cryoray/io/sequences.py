@@ -17,7 +17,8 @@ Chains named by a FASTA header (first match wins):
 * RCSB style ``>1ABC_1|Chains A, B[auth C]|...``: chains A and C (the author name is used,
   because model files name chains by author ids);
 * ``>6GYN|entity_A|chains_A,B,C,D|...``: chains A-D;
-* ``>1WCM:A|...`` or ``>1ABC_A``: chain A;  ``>pdb|5ni1|A C``: chains A and C;
+* ``>1WCM:A|...``, ``>1ABC_A`` or ``>101m_A mol:protein length:154 ...`` (the PDB seqres file):
+  chain A;  ``>pdb|5ni1|A C``: chains A and C;
 * a header that is only chain ids, ``>A,B,C,D``.
 Otherwise the record names no chain (``chains == ()``).
 """
@@ -32,7 +33,7 @@ import gemmi
 
 from cryoray.errors import SequenceFormatError
 from cryoray.io.models import AtomicModel
-from cryoray.io.sources import read_bytes
+from cryoray.io.sources import read_text
 
 __all__ = ["AMINO_ACIDS", "ChainSequence", "read_fasta", "parse_fasta", "clean_sequence", "model_sequences"]
 
@@ -101,7 +102,7 @@ def chains_from_header(header: str) -> tuple[str, ...]:
         if listed:
             return tuple(listed.group(1).split(","))
     first = fields[0]
-    by_id = _ID_CHAIN.match(first)
+    by_id = _ID_CHAIN.match(first.split()[0]) if first.split() else None
     if by_id:
         return (by_id.group(1),)
     if len(fields) >= 3 and fields[0].lower() == "pdb":
@@ -124,30 +125,40 @@ def _record_name(header: str) -> str:
 def parse_fasta(text: str, *, source: object = "<fasta>") -> list[ChainSequence]:
     """Parse FASTA text into cleaned sequences with their chains.
 
+    Written here rather than with a library reader because those reject letters (``.``, digits)
+    before our residue-letter policy can drop them or name the offending record. Records whose
+    header says ``mol:na`` (nucleic acids, as in the PDB's seqres file) are skipped.
+
     Raises:
         SequenceFormatError: no records, a record without sequence, or an invalid letter.
     """
-    if not text.strip():
+    lines = text.removeprefix("\ufeff").splitlines()
+    body = [line for line in lines if line.strip() and not line.startswith(";")]
+    if not body:
         raise SequenceFormatError(source, "file is empty")
-    if not text.lstrip().startswith(">"):
+    if not body[0].startswith(">"):
         raise SequenceFormatError(source, "not FASTA: the first line must start with '>'")
-    try:
-        records = gemmi.read_pir_or_fasta(text)
-    except RuntimeError as exc:
-        raise SequenceFormatError(source, f"not valid FASTA: {exc}") from exc
+    records: list[tuple[str, list[str]]] = []
+    for line in body:
+        if line.startswith(">"):
+            records.append((line[1:].strip(), []))
+        else:
+            records[-1][1].append(line)
     out = []
-    for rec in records:
-        name = _record_name(rec.header) or f"record{len(out) + 1}"
-        out.append(ChainSequence(name, clean_sequence(rec.seq, source=source, record=name), chains_from_header(rec.header)))
+    for header, parts in records:
+        if "mol:na" in header.split():
+            continue
+        name = _record_name(header) or f"record{len(out) + 1}"
+        out.append(ChainSequence(name, clean_sequence("".join(parts), source=source, record=name), chains_from_header(header)))
+    if not out:
+        raise SequenceFormatError(source, "no protein records (all are nucleic acids)")
     return out
 
 
 def read_fasta(source: str | os.PathLike) -> list[ChainSequence]:
     """Read a FASTA file (optionally gzip) from a path or fsspec URL."""
-    raw = read_bytes(source, limit=MAX_FASTA_BYTES, what="sequence file", corrupt=SequenceFormatError)
-    if b"\x00" in raw:
-        raise SequenceFormatError(source, "binary content: not a FASTA text file")
-    return parse_fasta(raw.decode("utf-8", errors="replace"), source=os.fspath(source))
+    text = read_text(source, limit=MAX_FASTA_BYTES, what="sequence file", corrupt=SequenceFormatError)
+    return parse_fasta(text, source=os.fspath(source))
 
 
 def _one_letter(residue_name: str) -> str:

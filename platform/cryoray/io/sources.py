@@ -18,9 +18,10 @@ import fsspec
 
 from cryoray.errors import InputError, SourceError
 
-__all__ = ["open_binary", "read_bytes", "source_size", "is_gzip", "READ_ERRORS"]
+__all__ = ["open_binary", "read_bytes", "read_text", "source_size", "is_gzip", "READ_ERRORS"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20
 
 # Errors that reading a stream can raise for reasons outside our control: I/O and network
 # failures (fsspec maps most to OSError), and corrupt or truncated gzip data.
@@ -88,14 +89,34 @@ def read_bytes(
     Used for text inputs (models, sequences) whose parsers need the whole content; corrupt
     gzip data raises ``corrupt`` (the format error of the kind of file being read).
     """
+    chunks: list[bytes] = []
+    total = 0
     with open_binary(source) as stream:
         try:
-            data = stream.read(limit + 1)
+            # Chunked: a single read(limit) would allocate the whole limit up front.
+            while chunk := stream.read(min(_CHUNK, limit + 1 - total)):
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > limit:
+                    raise SourceError(source, f"{what} is larger than the limit of {limit} bytes")
         except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
             raise corrupt(source, f"corrupt gzip data: {exc}") from exc
         except READ_ERRORS as exc:
             raise SourceError(source, f"cannot read: {exc}") from exc
-    if len(data) > limit:
-        raise SourceError(source, f"{what} is larger than the limit of {limit} bytes")
-    return data
+    return b"".join(chunks)
 
+
+def read_text(
+    source: str | os.PathLike, *, limit: int, what: str, corrupt: type[InputError] = InputError
+) -> str:
+    """Read a whole text source (see :func:`read_bytes`); binary content raises ``corrupt``.
+
+    Text here means what PDB, mmCIF, FASTA and YAML files hold: almost no control characters
+    other than tab, CR and LF. A UTF-8 byte-order mark is dropped.
+    """
+    raw = read_bytes(source, limit=limit, what=what, corrupt=corrupt)
+    head = raw[:65536]
+    controls = sum(head.count(bytes([b])) for b in range(32) if b not in (9, 10, 13))
+    if controls > max(2, len(head) // 100):
+        raise corrupt(source, f"binary content: not a text {what}")
+    return raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
