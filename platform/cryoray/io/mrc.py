@@ -333,7 +333,7 @@ def write_map(
     os.close(fd)
     try:
         with mrcfile.new(tmp, overwrite=True, compression="gzip" if gz else None) as mrc:
-            mrc.set_data(density.data.astype(np.float16 if float16 else np.float32))
+            mrc.set_data(np.asarray(density.data, dtype=np.float16 if float16 else np.float32))
             mrc.voxel_size = tuple(density.voxel_size)
             nstart, origin = _header_origin(density.frame)
             mrc.header.nxstart, mrc.header.nystart, mrc.header.nzstart = (int(v) for v in nstart)
