@@ -121,3 +121,35 @@ def test_console_script_smoke(tmp_path) -> None:
     bad = subprocess.run([CRYORAY, "info", str(tmp_path / "missing.map")], capture_output=True, text=True)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [f"cryoray info: error: {tmp_path / 'missing.map'}: no such file"]
+
+
+def test_prepare_config_file_with_flag_override(tmp_path, capsys) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text("prepare:\n  voxel_size: 2.0\n  percentile: 90\n  order: 1\n")
+    record = run_json(
+        capsys, "prepare", str(real(REAL_MAPS["8249-negstart"])), "-o", str(tmp_path / "p.mrc"),
+        "--config", str(config), "--percentile", "99",
+    )
+    assert record["config"]["voxel_size"] == 2.0 and record["config"]["order"] == 1
+    assert record["config"]["percentile"] == 99.0
+
+
+@pytest.mark.parametrize(
+    "yaml_text,needle",
+    [
+        ("prepare:\n  voxel_sise: 1.0\n", "prepare.voxel_sise"),
+        ("prepare:\n  order: 2\n", "prepare.order"),
+        ("prepare:\n  mask: {map: m.mrc}\n", "contour"),
+        ("other: 1\n", "missing top-level section 'prepare'"),
+        ("prepare: [1, 2\n", "not valid YAML"),
+    ],
+    ids=["unknown-key", "bad-order", "mask-without-contour", "no-section", "broken-yaml"],
+)
+def test_bad_config_file_exits_2_naming_key_and_file(tmp_path, capsys, yaml_text, needle) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml_text)
+    code = main(["prepare", str(real(REAL_MAPS["8249-negstart"])), "-o", str(tmp_path / "p.mrc"), "--config", str(config)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert needle in err and str(config) in err

@@ -8,6 +8,7 @@ Example usage:
   $ cryoray prepare emd_3488.map.gz -o prepared.mrc --voxel-size 1.0 --percentile 99.999
   $ cryoray prepare emd_3488.map.gz -o prepared.mrc --mask-model 5me2.pdb --mask-radius 3
   $ cryoray prepare emd_3488.map.gz -o prepared.mrc --mask-map mask.mrc --contour 0.5 --json
+  $ cryoray prepare emd_3488.map.gz -o prepared.mrc --config run.yaml --percentile 99
 """
 
 from __future__ import annotations
@@ -15,46 +16,50 @@ from __future__ import annotations
 import argparse
 
 from cryoray.cli.output import add_json_flag, emit
-from cryoray.config import validate_config
-from cryoray.io import read_map, write_map
+from cryoray.config import load_config, validate_config
+from cryoray.io import check_output, read_map, write_map
 from cryoray.preprocessing import PrepareConfig, prepare_map
+
+
+def _default(name: str) -> object:
+    return PrepareConfig.model_fields[name].default
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("map", help="input map, path or URL")
     parser.add_argument("-o", "--output", required=True, help="output .mrc (or .mrc.gz), path or URL")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--config", help="YAML file whose `prepare:` section holds the settings; flags override it")
     group = parser.add_argument_group("Preparation")
-    group.add_argument("--voxel-size", type=float, default=1.0, help="target voxel size in Å (default: %(default)s)")
-    group.add_argument("--order", type=int, default=3, help="interpolation: 0 nearest, 1 linear, 3 cubic (default: %(default)s)")
+    group.add_argument("--voxel-size", type=float, help=f"target voxel size in Å (default: {_default('voxel_size')})")
+    group.add_argument("--order", type=int, help=f"interpolation: 0 nearest, 1 linear, 3 cubic (default: {_default('order')})")
     group.add_argument(
-        "--percentile", type=float, default=95.0, help="percentile of positive voxels mapped to 1 (default: %(default)s)"
+        "--percentile", type=float, help=f"percentile of positive voxels mapped to 1 (default: {_default('percentile')})"
     )
-    group.add_argument("--no-normalize", dest="normalize", action="store_false", help="only resample (and mask)")
+    group.add_argument("--no-normalize", dest="normalize", action="store_const", const=False, help="only resample (and mask)")
     masks = parser.add_argument_group("Mask (optional; density outside is set to 0)")
     masks.add_argument("--mask-map", help="mask map, any grid")
     masks.add_argument("--contour", type=float, help="mask-map level at or above which voxels are inside")
     masks.add_argument("--mask-model", help="model whose atoms define a zone mask")
-    masks.add_argument("--mask-radius", type=float, default=3.0, help="zone radius in Å (default: %(default)s)")
+    masks.add_argument("--mask-radius", type=float, help="zone radius in Å (default: 3.0)")
     add_json_flag(parser)
 
 
 def config_from_args(args: argparse.Namespace) -> PrepareConfig:
-    mask = None
-    if args.mask_map is not None or args.mask_model is not None:
-        mask = {"map": args.mask_map, "contour": args.contour, "model": args.mask_model, "radius": args.mask_radius}
-    settings = {
-        "voxel_size": args.voxel_size,
-        "order": args.order,
-        "normalize": args.normalize,
-        "percentile": args.percentile,
-        "mask": mask,
-    }
-    return validate_config(PrepareConfig, settings, source="command-line options")
+    """Settings from --config (if any) with the flags that were given on top, validated."""
+    settings = load_config(PrepareConfig, args.config, section="prepare").model_dump() if args.config else {}
+    flags = {"voxel_size": args.voxel_size, "order": args.order, "normalize": args.normalize, "percentile": args.percentile}
+    settings.update({k: v for k, v in flags.items() if v is not None})
+    mask_flags = {"map": args.mask_map, "contour": args.contour, "model": args.mask_model, "radius": args.mask_radius}
+    if any(v is not None for v in mask_flags.values()):
+        settings["mask"] = {k: v for k, v in mask_flags.items() if v is not None}
+    source = f"{args.config} + command-line options" if args.config else "command-line options"
+    return validate_config(PrepareConfig, settings, source=source)
 
 
 def main(args: argparse.Namespace) -> None:
     config = config_from_args(args)
+    check_output(args.output, overwrite=args.overwrite)
     density = read_map(args.map)
     prepared, record = prepare_map(density, config, source=args.map)
     write_map(args.output, prepared, overwrite=args.overwrite)

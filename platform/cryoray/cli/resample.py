@@ -11,7 +11,7 @@ import argparse
 
 from cryoray.cli.output import add_json_flag, emit
 from cryoray.errors import ConfigError
-from cryoray.io import read_map, read_map_header, write_map
+from cryoray.io import check_output, read_map, read_map_header, write_map
 from cryoray.preprocessing import resample, resample_onto
 from cryoray.preprocessing.resample import INTERPOLATION_ORDERS
 
@@ -32,6 +32,7 @@ def main(args: argparse.Namespace) -> None:
         raise ConfigError("--order", f"must be one of {INTERPOLATION_ORDERS}, got {args.order}")
     if args.voxel_size is not None and not args.voxel_size > 0:
         raise ConfigError("--voxel-size", f"must be positive, got {args.voxel_size}")
+    check_output(args.output, overwrite=args.overwrite)
     density = read_map(args.map)
     if args.like is not None:
         out = resample_onto(density, read_map_header(args.like).frame, order=args.order)

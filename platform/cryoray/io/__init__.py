@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from cryoray.io.density_map import DensityMap, GridFrame
-from cryoray.io.mrc import MapHeader, read_map, read_map_header, write_map
+from cryoray.io.mrc import MapHeader, check_output, read_map, read_map_header, write_map
 
-__all__ = ["DensityMap", "GridFrame", "MapHeader", "read_map", "read_map_header", "write_map"]
+__all__ = ["DensityMap", "GridFrame", "MapHeader", "check_output", "read_map", "read_map_header", "write_map"]

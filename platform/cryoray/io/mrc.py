@@ -37,7 +37,7 @@ from cryoray.errors import (
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.io.sources import READ_ERRORS, open_binary, source_size
 
-__all__ = ["MapHeader", "read_map_header", "read_map", "read_map_with_header", "write_map", "MAX_VOXELS", "MAP_SUFFIXES"]
+__all__ = ["MapHeader", "check_output", "read_map_header", "read_map", "read_map_with_header", "write_map", "MAX_VOXELS", "MAP_SUFFIXES"]
 
 #: Default limit on the number of voxels a map may have (2048 x 1024 x 512 = 1 Gi voxels,
 #: 4 GiB as float32). Raise it explicitly for larger maps.
@@ -170,18 +170,14 @@ def _parse_header(source: object, head: bytes, *, max_voxels: int) -> MapHeader:
     return MapHeader(frame, mode, axis_order, order, nsymbt, labels)
 
 
-def _read_exact(stream, n: int, source: object, what: str) -> bytes:
-    chunks = []
+def _skip(stream, n: int, source: object, what: str) -> None:
+    """Read past ``n`` bytes (chunk by chunk, keeping nothing), or fail if the stream ends first."""
     remaining = n
     while remaining > 0:
         chunk = stream.read(min(remaining, _READ_CHUNK))
         if not chunk:
-            break
-        chunks.append(chunk)
+            raise MapFormatError(source, f"truncated: {what} needs {n} bytes, only {n - remaining} present")
         remaining -= len(chunk)
-    if remaining:
-        raise MapFormatError(source, f"truncated: {what} needs {n} bytes, only {n - remaining} present")
-    return b"".join(chunks)
 
 
 def _read_into(stream, out: np.ndarray, source: object, expected_total: int) -> None:
@@ -261,7 +257,7 @@ def read_map_with_header(
                     f"file has {stored} bytes but the header (mode {header.mode}, dimensions "
                     f"{header.frame.shape_xyz}, extended header {header.ext_header_bytes}) describes {expected}",
                 )
-            _read_exact(stream, header.ext_header_bytes, source, "extended header")
+            _skip(stream, header.ext_header_bytes, source, "extended header")
             stored_dtype = np.dtype(_MODE_DTYPES[header.mode]).newbyteorder(header.byte_order)
             flat = np.empty(header.frame.n_voxels, dtype=stored_dtype)
             _read_into(stream, flat, source, expected)
@@ -299,6 +295,17 @@ def _header_origin(frame: GridFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(3, dtype=np.int64), np.asarray(frame.origin)
 
 
+def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> tuple[fsspec.AbstractFileSystem, str]:
+    """Refuse an existing output unless ``overwrite``; call before long work, not only after.
+
+    Returns the filesystem and path the output will be written to.
+    """
+    fs, fs_path = fsspec.core.url_to_fs(os.fspath(path))
+    if not overwrite and fs.exists(fs_path):
+        raise SourceError(path, "already exists (pass overwrite=True / --overwrite to replace it)")
+    return fs, fs_path
+
+
 def write_map(
     path: str | os.PathLike,
     density: DensityMap,
@@ -322,9 +329,7 @@ def write_map(
     Raises:
         SourceError: the target exists (without ``overwrite``) or cannot be written.
     """
-    fs, fs_path = fsspec.core.url_to_fs(os.fspath(path))
-    if not overwrite and fs.exists(fs_path):
-        raise SourceError(path, "already exists (pass overwrite=True / --overwrite to replace it)")
+    fs, fs_path = check_output(path, overwrite=overwrite)
     gz = fs_path.endswith(".gz")
     local_dir = os.path.dirname(os.path.abspath(fs_path)) if isinstance(fs, LocalFileSystem) else None
     if local_dir is not None and not os.path.isdir(local_dir):

@@ -51,7 +51,7 @@ def is_gzip(head: bytes) -> bool:
 
 
 @contextmanager
-def open_binary(source: str | os.PathLike, *, decompress: bool = True) -> Iterator[BinaryIO]:
+def open_binary(source: str | os.PathLike) -> Iterator[BinaryIO]:
     """Open ``source`` for binary reading; gzip content is decompressed on the fly.
 
     Raises:
@@ -67,16 +67,12 @@ def open_binary(source: str | os.PathLike, *, decompress: bool = True) -> Iterat
     except READ_ERRORS as exc:
         raise SourceError(source, f"cannot open: {exc}") from exc
     try:
-        stream: BinaryIO = raw
-        if decompress:
-            try:
-                head = raw.read(2)
-                raw.seek(0)
-            except READ_ERRORS as exc:
-                raise SourceError(source, f"cannot read: {exc}") from exc
-            if is_gzip(head):
-                stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
-        yield stream
+        try:
+            head = raw.read(2)
+            raw.seek(0)
+        except READ_ERRORS as exc:
+            raise SourceError(source, f"cannot read: {exc}") from exc
+        yield gzip.GzipFile(fileobj=raw, mode="rb") if is_gzip(head) else raw  # type: ignore[misc]
     finally:
         raw.close()
 

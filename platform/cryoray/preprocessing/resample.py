@@ -23,6 +23,7 @@ __all__ = ["resample", "resample_onto", "INTERPOLATION_ORDERS"]
 
 INTERPOLATION_ORDERS = (0, 1, 3)
 _SLAB_VOXELS = 1 << 22  # output voxels per slab (16 MiB of float32)
+_PROGRESS_VOXELS = 1 << 25  # log progress for outputs above 32 Mi voxels (~10 s or more)
 log = logging.getLogger(__name__)
 
 
@@ -54,8 +55,11 @@ def resample_onto(
     out = np.empty(frame.shape, dtype=np.float32)
     nz = frame.shape[0]
     step = max(1, _SLAB_VOXELS // (frame.shape[1] * frame.shape[2]))
-    log.debug("resampling %s -> %s in %d slabs", src.shape, frame.shape, -(-nz // step))
-    for z0 in range(0, nz, step):
+    n_slabs = -(-nz // step)
+    report_every = max(1, n_slabs // 4) if frame.n_voxels >= _PROGRESS_VOXELS else 0
+    for i, z0 in enumerate(range(0, nz, step)):
+        if report_every and i and i % report_every == 0:
+            log.info("resampling: %d%% of %d sections", round(100 * i / n_slabs), nz)
         z1 = min(nz, z0 + step)
         ndimage.affine_transform(
             coeffs,
