@@ -18,7 +18,7 @@ import argparse
 from cryoray.cli.output import add_json_flag, emit
 from cryoray.config import load_config, validate_config
 from cryoray.io import check_output, read_map, write_map
-from cryoray.preprocessing import PrepareConfig, prepare_map
+from cryoray.preprocessing import MaskConfig, PrepareConfig, prepare_map
 
 
 def _default(name: str) -> object:
@@ -41,7 +41,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     masks.add_argument("--mask-map", help="mask map, any grid")
     masks.add_argument("--contour", type=float, help="mask-map level at or above which voxels are inside")
     masks.add_argument("--mask-model", help="model whose atoms define a zone mask")
-    masks.add_argument("--mask-radius", type=float, help="zone radius in Å (default: 3.0)")
+    radius = MaskConfig.model_fields["radius"].default
+    masks.add_argument("--mask-radius", type=float, help=f"zone radius in Å (default: {radius})")
     add_json_flag(parser)
 
 
