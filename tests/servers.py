@@ -59,8 +59,8 @@ def moto_s3() -> Iterator[str]:
 class _RangeHandler(SimpleHTTPRequestHandler):
     """Static files with single-range support (what fsspec's HTTP reader asks for)."""
 
-    def log_message(self, *args: object) -> None:  # keep test output quiet
-        pass
+    def log_message(self, *args: object) -> None:
+        """Keep test output quiet: no per-request log lines."""
 
     def send_head(self):  # type: ignore[override]
         spec = self.headers.get("Range")
