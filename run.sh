@@ -3,14 +3,27 @@
 #   bash run.sh sample [-o DIR]   set up, then run the main job on the bundled sample
 #   bash run.sh test [PYTEST ARGS] set up, then run the test suite (what .ci/run calls)
 #   bash run.sh setup              only set up
-# Needs only Python >= 3.11 (python3, or $PYTHON). torch==2.13.0 is installed first so that no
+# Needs only Python >= 3.11 (python3, or $PYTHON); as root it apt-installs dssp and mmseqs2. torch==2.13.0 is installed first so that no
 # CUDA build is pulled on CPU machines; every later pip call is held to constraints.txt.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 VENV=${CRYORAY_VENV:-.venv}
 
+system_tools() {
+    # Debian's dssp (secondary structure) and mmseqs2 (sequence clustering for splits).
+    command -v mkdssp >/dev/null && command -v mmseqs >/dev/null && return
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "run.sh: installing dssp and mmseqs2 (apt-get)" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dssp mmseqs2 >/dev/null
+    else
+        echo "run.sh: please install Debian's dssp and mmseqs2 packages (needs root)" >&2
+        return 1
+    fi
+}
+
 setup() {
+    system_tools
     local stamp="$VENV/.cryoray-setup" want
     want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

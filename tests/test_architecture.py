@@ -1,4 +1,4 @@
-"""Dependencies point one way: cli -> pipelines -> (preprocessing, metrics, viz) -> config -> io -> errors."""
+"""Dependencies point one way: cli -> pipelines -> labels -> (preprocessing, metrics, viz) -> config -> io -> errors."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ RANK = {
     "preprocessing": 3,
     "metrics": 3,
     "viz": 3,
-    "pipelines": 4,
-    "cli": 5,
+    "labels": 4,
+    "pipelines": 5,
+    "cli": 6,
 }
 
 

@@ -153,3 +153,16 @@ def test_bad_config_file_exits_2_naming_key_and_file(tmp_path, capsys, yaml_text
     assert code == 2
     assert len(err.splitlines()) == 1
     assert needle in err and str(config) in err
+
+
+def test_simulate_like_map_overlays_it(tmp_path, capsys) -> None:
+    like = str(real(REAL_MAPS["3488"]))
+    model = str(real("EMD-3488_5ME2_haemoglobin/5me2.pdb"))
+    out = tmp_path / "sim.mrc"
+    result = run_json(capsys, "simulate", model, "-o", str(out), "--resolution", "3.2", "--like", like)
+    assert result["n_atoms"] == 4468
+    simulated, experimental = read_map(out), read_map(like)
+    assert simulated.frame.same_as(experimental.frame)
+    assert np.corrcoef(simulated.data.ravel(), experimental.data.ravel())[0, 1] > 0.5
+    assert main(["simulate", model, "-o", str(tmp_path / "x.mrc"), "--resolution", "0"]) == 2
+    assert "--resolution" in capsys.readouterr().err

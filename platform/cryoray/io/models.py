@@ -40,6 +40,7 @@ class AtomTable:
         residue_name: residue names (``"ALA"``, ``"HEM"``, ...).
         chain: author chain names.
         seq_id: author residue numbers.
+        icode: insertion codes (" " when none).
         is_amino_acid: atom belongs to an amino-acid residue (standard or modified).
     """
 
@@ -49,6 +50,7 @@ class AtomTable:
     residue_name: np.ndarray
     chain: np.ndarray
     seq_id: np.ndarray
+    icode: np.ndarray
     is_amino_acid: np.ndarray
 
     def __len__(self) -> int:
@@ -80,7 +82,18 @@ class AtomicModel:
                 for atom in residue:
                     p = atom.pos
                     rows.append(
-                        (p.x, p.y, p.z, atom.element.atomic_number, atom.name, residue.name, chain.name, residue.seqid.num, amino)
+                        (
+                            p.x,
+                            p.y,
+                            p.z,
+                            atom.element.atomic_number,
+                            atom.name,
+                            residue.name,
+                            chain.name,
+                            residue.seqid.num,
+                            residue.seqid.icode,
+                            amino,
+                        )
                     )
         cols = list(zip(*rows))
         return AtomTable(
@@ -90,7 +103,8 @@ class AtomicModel:
             residue_name=np.array(cols[5], dtype=str),
             chain=np.array(cols[6], dtype=str),
             seq_id=np.array(cols[7], dtype=np.int64),
-            is_amino_acid=np.array(cols[8], dtype=bool),
+            icode=np.array(cols[8], dtype=str),
+            is_amino_acid=np.array(cols[9], dtype=bool),
         )
 
     def ca_xyz(self) -> np.ndarray:

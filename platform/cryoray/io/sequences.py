@@ -35,7 +35,7 @@ from cryoray.errors import SequenceFormatError
 from cryoray.io.models import AtomicModel
 from cryoray.io.sources import read_text
 
-__all__ = ["AMINO_ACIDS", "ChainSequence", "read_fasta", "parse_fasta", "clean_sequence", "model_sequences"]
+__all__ = ["AMINO_ACIDS", "ChainSequence", "read_fasta", "parse_fasta", "clean_sequence", "model_sequences", "one_letter"]
 
 #: The 20 standard amino acids in the order of the published labels (1..20) and HMM tables.
 AMINO_ACIDS = "ARNDCQEGHILKMFPSTWYV"
@@ -161,7 +161,8 @@ def read_fasta(source: str | os.PathLike) -> list[ChainSequence]:
     return parse_fasta(text, source=os.fspath(source))
 
 
-def _one_letter(residue_name: str) -> str:
+def one_letter(residue_name: str) -> str:
+    """One-letter code of a residue name under the letter policy (MSE -> M; non-amino acids -> X)."""
     info = gemmi.find_tabulated_residue(residue_name)
     if info is None or not info.is_amino_acid():
         return UNKNOWN
@@ -191,7 +192,7 @@ def model_sequences(model: AtomicModel) -> list[ChainSequence]:
         if not names and chains:
             names = [r.name for r in model0[chains[0]].get_polymer()]
         if names:
-            out.append(ChainSequence(f"entity_{entity.name}", "".join(_one_letter(n) for n in names), chains))
+            out.append(ChainSequence(f"entity_{entity.name}", "".join(one_letter(n) for n in names), chains))
     if not out:
         raise SequenceFormatError(model.source, "model has no protein chains to take a sequence from")
     return out

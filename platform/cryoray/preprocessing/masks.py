@@ -28,15 +28,17 @@ def contour_mask(mask_map: DensityMap, contour: float, frame: GridFrame, *, sour
     return mask
 
 
-def zone_mask(frame: GridFrame, xyz: np.ndarray, radius: float, *, source: object = "model") -> np.ndarray:
+def zone_mask(
+    frame: GridFrame, xyz: np.ndarray, radius: float, *, source: object = "model", allow_empty: bool = False
+) -> np.ndarray:
     """Voxels of ``frame`` whose centres lie within ``radius`` Å of any of the positions ``xyz``.
 
     Raises:
-        MapValueError: the zone does not touch the grid.
+        MapValueError: the zone does not touch the grid (unless ``allow_empty``).
     """
     mask = np.zeros(frame.n_voxels, dtype=bool)
     for flat, _, _ in voxels_near(frame, xyz, radius):
         mask[flat] = True
-    if not mask.any():
+    if not allow_empty and not mask.any():
         raise MapValueError(source, f"no voxel of the map lies within {radius:g} Å of the model")
     return mask.reshape(frame.shape)

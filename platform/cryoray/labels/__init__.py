@@ -1,0 +1,25 @@
+"""Training targets from atomic models: voxel labels, denoising labels and simulated maps."""
+
+from __future__ import annotations
+
+from cryoray.labels.secondary_structure import secondary_structure
+from cryoray.labels.simulate import simulate_map
+from cryoray.labels.voxel_labels import (
+    amino_acid_labels,
+    atom_labels,
+    atom_type_labels,
+    denoise_class_labels,
+    denoise_regression_target,
+    secondary_structure_labels,
+)
+
+__all__ = [
+    "amino_acid_labels",
+    "atom_labels",
+    "atom_type_labels",
+    "denoise_class_labels",
+    "denoise_regression_target",
+    "secondary_structure",
+    "secondary_structure_labels",
+    "simulate_map",
+]

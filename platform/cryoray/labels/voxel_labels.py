@@ -1,0 +1,108 @@
+"""Voxel labels for classification (Cryo2StructData) and denoising, on a map's grid.
+
+Every atom is assigned to the voxel whose centre is nearest (``GridFrame.nearest_voxel``, the
+rule the fit check uses), so a label sits exactly on the density it describes. Atoms outside
+the grid are ignored. When several labelled atoms share a voxel, the one with the highest
+priority wins (priorities below); equal priorities: the later atom in the file.
+
+Classification (published codes, 0 = background):
+* atoms: Cα = 1, N = 2, C = 3 (backbone of amino-acid residues; Cα has priority);
+* amino acid at the Cα voxel: 1..20 in the order ALA ARG ASN ASP CYS GLN GLU GLY HIS ILE LEU
+  LYS MET PHE PRO SER THR TRP TYR VAL (modified residues count as their parent, MSE -> MET;
+  unknown residues 0);
+* secondary structure at the Cα voxel: coil = 1, helix = 2, strand = 3.
+Denoising:
+* atom types at atom voxels: Cα = 1, Cβ = 2, C = 3, O = 4, N = 5 (Cα first, then N, C, O, Cβ);
+* 3 classes: atom voxel = 1, within ``radius`` Å of an atom = 2, background = 0 (all atoms);
+* regression: the simulated map at atom voxels and within ``radius`` Å, 0 elsewhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cryoray.io.density_map import DensityMap, GridFrame
+from cryoray.io.models import AtomTable
+from cryoray.io.sequences import AMINO_ACIDS, one_letter
+from cryoray.labels.secondary_structure import COIL, ResidueKey
+from cryoray.preprocessing.masks import zone_mask
+
+__all__ = [
+    "ATOM_CLASSES",
+    "ATOM_TYPE_CLASSES",
+    "atom_labels",
+    "amino_acid_labels",
+    "secondary_structure_labels",
+    "atom_type_labels",
+    "denoise_class_labels",
+    "denoise_regression_target",
+]
+
+#: name -> label, listed from lowest to highest priority
+ATOM_CLASSES = {"C": 3, "N": 2, "CA": 1}
+ATOM_TYPE_CLASSES = {"CB": 2, "O": 4, "C": 3, "N": 5, "CA": 1}
+
+
+def _paint(frame: GridFrame, xyz: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
+    """Write ``values`` at the nearest voxels of ``xyz`` (later entries win), ignoring outside atoms."""
+    index = frame.nearest_voxel(xyz)
+    inside = frame.contains_index(index)
+    index, values = index[inside], values[inside]
+    out[index[:, 0], index[:, 1], index[:, 2]] = values
+
+
+def _by_priority(frame: GridFrame, atoms: AtomTable, classes: dict[str, int]) -> np.ndarray:
+    out = np.zeros(frame.shape, dtype=np.uint8)
+    backbone = atoms.is_amino_acid
+    for name, label in classes.items():  # lowest priority first, so higher ones overwrite
+        chosen = backbone & (atoms.atom_name == name)
+        if name == "CA":
+            chosen &= atoms.is_ca
+        _paint(frame, atoms.xyz[chosen], np.full(int(chosen.sum()), label, np.uint8), out)
+    return out
+
+
+def atom_labels(frame: GridFrame, atoms: AtomTable) -> np.ndarray:
+    """uint8 grid: Cα = 1, N = 2, C = 3 at backbone atom voxels."""
+    return _by_priority(frame, atoms, ATOM_CLASSES)
+
+
+def atom_type_labels(frame: GridFrame, atoms: AtomTable) -> np.ndarray:
+    """uint8 grid: Cα = 1, Cβ = 2, C = 3, O = 4, N = 5 at those atoms' voxels."""
+    return _by_priority(frame, atoms, ATOM_TYPE_CLASSES)
+
+
+def amino_acid_labels(frame: GridFrame, atoms: AtomTable) -> np.ndarray:
+    """uint8 grid: residue type 1..20 at each Cα voxel (0 for unknown residues and background)."""
+    ca = atoms.select(atoms.is_ca)
+    lookup = {aa: i + 1 for i, aa in enumerate(AMINO_ACIDS)}
+    codes = np.array([lookup.get(one_letter(name), 0) for name in ca.residue_name], dtype=np.uint8)
+    out = np.zeros(frame.shape, dtype=np.uint8)
+    _paint(frame, ca.xyz, codes, out)
+    return out
+
+
+def secondary_structure_labels(frame: GridFrame, atoms: AtomTable, codes: dict[ResidueKey, int]) -> np.ndarray:
+    """uint8 grid: coil = 1, helix = 2, strand = 3 at each Cα voxel (residues not in ``codes`` are coil)."""
+    ca = atoms.select(atoms.is_ca)
+    values = np.array(
+        [codes.get((c, int(n), i), COIL) for c, n, i in zip(ca.chain, ca.seq_id, ca.icode)], dtype=np.uint8
+    )
+    out = np.zeros(frame.shape, dtype=np.uint8)
+    _paint(frame, ca.xyz, values, out)
+    return out
+
+
+def denoise_class_labels(frame: GridFrame, atoms: AtomTable, radius: float = 6.0) -> np.ndarray:
+    """uint8 grid: atom voxel = 1, within ``radius`` Å of an atom = 2, background = 0."""
+    out = np.where(zone_mask(frame, atoms.xyz, radius, allow_empty=True), np.uint8(2), np.uint8(0))
+    _paint(frame, atoms.xyz, np.ones(len(atoms), np.uint8), out)
+    return out
+
+
+def denoise_regression_target(simulated: DensityMap, atoms: AtomTable, radius: float = 6.0) -> np.ndarray:
+    """float32 grid: ``simulated`` at atom voxels and within ``radius`` Å of an atom, 0 elsewhere."""
+    near = zone_mask(simulated.frame, atoms.xyz, radius, allow_empty=True)
+    atom_voxels = np.zeros(simulated.frame.shape, dtype=bool)
+    _paint(simulated.frame, atoms.xyz, np.ones(len(atoms), bool), atom_voxels)
+    return np.where(near | atom_voxels, simulated.data, np.float32(0))
