@@ -19,6 +19,7 @@ RANK = {
     "metrics": 3,
     "viz": 3,
     "labels": 4,
+    "store": 4,
     "pipelines": 5,
     "cli": 6,
 }

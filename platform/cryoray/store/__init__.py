@@ -1,0 +1,19 @@
+"""The sub-grid store: Zarr v3 datasets of aligned input/label sub-grids (schema in storage_schemas/)."""
+
+from __future__ import annotations
+
+from cryoray.store.reader import SubgridStore, store_info
+from cryoray.store.schema import LABEL_KINDS, SCHEMA_VERSION, StoreSchemaError
+from cryoray.store.writer import EntryGrids, StoreLayout, StoreWriter, write_entry
+
+__all__ = [
+    "EntryGrids",
+    "LABEL_KINDS",
+    "SCHEMA_VERSION",
+    "StoreLayout",
+    "StoreSchemaError",
+    "StoreWriter",
+    "SubgridStore",
+    "store_info",
+    "write_entry",
+]

@@ -1,0 +1,173 @@
+"""Writing entries into a sub-grid store (see storage_schemas/subgrid_store.v1.md).
+
+Entries are written independently (by parallel tasks, :func:`write_entry`) into their own
+groups; an entry becomes visible only when :meth:`StoreWriter.commit` adds its id to the root's
+sorted ``entries`` list. Only one process (the ingest driver) opens the root and commits.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+
+from cryoray.errors import SourceError
+from cryoray.preprocessing.tiling import Tiling, extract_box
+from cryoray.store.schema import ARRAY_DTYPES, SCHEMA_VERSION, StoreSchemaError, validate_entry, validate_root
+
+__all__ = ["StoreLayout", "StoreWriter", "EntryGrids", "write_entry"]
+
+_DIMS = ("subgrid", "z", "y", "x")
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """Store-wide settings, fixed when the store is created."""
+
+    tiling: Tiling
+    label_kinds: tuple[str, ...]
+    input_dtype: str = "float16"
+    chunk_subgrids: int | None = None
+    prepare: Mapping[str, object] | None = None
+    skip_rule: str = "no-atoms"
+    denoise_radius: float = 6.0
+
+    def to_attrs(self) -> dict[str, object]:
+        box = self.tiling.box
+        chunk = self.chunk_subgrids or max(1, (2 << 20) // (2 * box**3))
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tiling": self.tiling.to_dict(),
+            "input_dtype": self.input_dtype,
+            "label_kinds": list(self.label_kinds),
+            "chunk_subgrids": int(chunk),
+            "prepare": dict(self.prepare or {}),
+            "skip_rule": self.skip_rule,
+            "denoise_radius": float(self.denoise_radius),
+        }
+
+
+@dataclass(frozen=True)
+class EntryGrids:
+    """One entry on its prepared grid: box origins ``(n, 3)`` and whole-grid arrays to cut.
+
+    ``grids`` holds ``"input"`` and every label kind of the layout, each of the grid's shape.
+    """
+
+    origins: np.ndarray
+    grids: Mapping[str, np.ndarray]
+
+
+def _codec(dtype: str) -> BloscCodec:
+    return BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle" if dtype.startswith("float") else "shuffle")
+
+
+def write_entry(url: str, layout: StoreLayout, entry_id: str, metadata: Mapping[str, object], entry: EntryGrids) -> None:
+    """Write (or rewrite) an entry's group, cutting boxes one chunk at a time.
+
+    Touches only ``entries/<entry_id>``, so parallel tasks can call it for different entries
+    while the driver commits. Memory beyond the grids: one chunk of sub-grids per array. The
+    entry stays invisible until :meth:`StoreWriter.commit`.
+    """
+    validate_entry(dict(metadata), source=f"{url}#{entry_id}")
+    attrs = layout.to_attrs()
+    names = ["input", *layout.label_kinds]
+    missing = set(names) - set(entry.grids)
+    if missing:
+        raise ValueError(f"{entry_id}: missing grids {sorted(missing)}")
+    n, box = len(entry.origins), layout.tiling.box
+    entries = zarr.open_group(f"{url.rstrip('/')}/entries", mode="r+")
+    if entry_id in entries:
+        del entries[entry_id]  # a partial group from an interrupted run
+    group = entries.create_group(entry_id)
+    chunk = max(1, min(int(attrs["chunk_subgrids"]), n))
+    dtypes = {"input": layout.input_dtype, **ARRAY_DTYPES}
+
+    def create(name: str, dtype: str, shape: tuple[int, ...]) -> zarr.Array:
+        return group.create_array(
+            name,
+            shape=shape,
+            chunks=(chunk, *shape[1:]),
+            dtype=dtype,
+            compressors=_codec(dtype),
+            dimension_names=_DIMS if len(shape) == 4 else ("subgrid", "axis"),
+            fill_value=0,
+        )
+
+    origins = create("origins", "int32", (n, 3))
+    if n:
+        origins[:] = entry.origins.astype(np.int32)
+    for name in names:
+        arr = create(name, dtypes[name], (n, box, box, box))
+        grid = entry.grids[name]
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            arr[start:stop] = np.stack([extract_box(grid, o, box) for o in entry.origins[start:stop]]).astype(
+                dtypes[name], copy=False
+            )
+    group.attrs.put(dict(metadata))
+
+
+
+class StoreWriter:
+    """Create or reopen a store for ingest.
+
+    Args:
+        url: local path or fsspec URL of the store.
+        layout: store-wide settings; must equal those of an existing store.
+    """
+
+    def __init__(self, url: str | os.PathLike, layout: StoreLayout) -> None:
+        self.url = os.fspath(url)
+        self.layout = layout
+        wanted = layout.to_attrs()
+        try:
+            self.root = zarr.open_group(self.url, mode="a")
+        except (OSError, ValueError) as exc:
+            raise SourceError(self.url, f"cannot open store for writing: {exc}") from exc
+        attrs = dict(self.root.attrs)
+        if "cryoray_store" in attrs:
+            validate_root(attrs, source=self.url)
+            if attrs["cryoray_store"] != wanted:
+                raise StoreSchemaError(self.url, "existing store was made with other settings (tiling, labels, dtype...)")
+        else:
+            if len(list(self.root.keys())):
+                raise SourceError(self.url, "exists and is not a cryoray store")
+            attrs = {"cryoray_store": wanted, "entries": [], "quarantine": [], "splits": None}
+            validate_root(attrs, source=self.url)
+            self.root.attrs.put(attrs)
+        self.root.require_group("entries")
+
+    @property
+    def committed(self) -> list[str]:
+        return list(self.root.attrs["entries"])
+
+    def commit(self, entry_id: str) -> None:
+        """Make a fully written entry visible (single writer: the ingest driver)."""
+        if entry_id not in self.root.require_group("entries"):
+            raise ValueError(f"entry {entry_id} was not written")
+        attrs = dict(self.root.attrs)
+        attrs["entries"] = sorted(set(attrs["entries"]) | {entry_id})
+        attrs["quarantine"] = [q for q in attrs["quarantine"] if q["entry_id"] != entry_id]
+        self.root.attrs.put(attrs)
+
+    def quarantine(self, entry_id: str, error: str, reason: str) -> None:
+        """Record a failed entry (replacing an earlier record of it)."""
+        attrs = dict(self.root.attrs)
+        records = [q for q in attrs["quarantine"] if q["entry_id"] != entry_id]
+        records.append({"entry_id": entry_id, "error": error, "reason": reason})
+        attrs["quarantine"] = sorted(records, key=lambda q: q["entry_id"])
+        entries = self.root.require_group("entries")
+        if entry_id in entries and entry_id not in attrs["entries"]:
+            del entries[entry_id]
+        self.root.attrs.put(attrs)
+
+    def set_splits(self, method: Mapping[str, object], assignment: Mapping[str, str]) -> None:
+        attrs = dict(self.root.attrs)
+        attrs["splits"] = {"method": dict(method), "assignment": dict(sorted(assignment.items()))}
+        validate_root(attrs, source=self.url)
+        self.root.attrs.put(attrs)
