@@ -85,3 +85,18 @@ def emdb_mirror(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
     )
     with http_server(root) as base:
         yield base, layout
+
+
+@pytest.fixture(scope="session")
+def ray_local(s3_endpoint):
+    """A local Ray instance for the session (started after the S3 variables, so workers see them)."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file below ``root`` by relative path, for byte-for-byte comparisons of stores."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

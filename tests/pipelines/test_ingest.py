@@ -1,0 +1,224 @@
+"""Distributed ingest on a real local Ray: quarantine, byte-identical stores from local, S3 and
+HTTP sources (and to an S3 store), and kill-and-resume."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pytest
+import s3fs
+
+from cryoray.io.models import read_model
+from cryoray.pipelines.ingest import run_ingest
+from cryoray.pipelines.ingest_config import IngestConfig
+from cryoray.store import SubgridStore, store_info
+from tests.conftest import BAD_INPUTS, REAL, tree_bytes
+from tests.servers import http_server
+
+ENTRIES = {
+    # entry: (map, model, sequence, resolution), relative to shared/data/real
+    "EMD-3488": ("EMD-3488_5ME2_haemoglobin/emd_3488.mrc", "EMD-3488_5ME2_haemoglobin/5me2.pdb",
+                 "EMD-3488_5ME2_haemoglobin/5me2_seqres.fasta", 3.2),
+    "EMD-8249": ("EMD-8249_5KHE_rubella-capsid/emd_8249.map", "EMD-8249_5KHE_rubella-capsid/regression_pdb5khe.pdb",
+                 "EMD-8249_5KHE_rubella-capsid/5khe_seqres.fasta", 35.0),
+    "EMD-21457": ("EMD-21457_6VYB_spike-NTD-segment/emd_21457_seg.mrc", "EMD-21457_6VYB_spike-NTD-segment/6vyb_Ndom.pdb",
+                  "EMD-21457_6VYB_spike-NTD-segment/6vyb_seqres.fasta", 3.2),
+    "EMD-0093": ("EMD-0093_6GYN_HCN4-masked/MAP_m4A.mrc.gz", "EMD-0093_6GYN_HCN4-masked/6gyn.pdb",
+                 "EMD-0093_6GYN_HCN4-masked/6gyn_seqres.fasta", 3.4),
+    "EMD-1883": ("EMD-1883_RNA-PolII/emd_1883.map.mrc", "EMD-1883_RNA-PolII/1WCM_map_fitted.pdb",
+                 "EMD-1883_RNA-PolII/1WCM.fasta", 20.9),
+}
+SMALL = ("EMD-3488", "EMD-8249")  # for the many-source comparisons
+CONFIG = IngestConfig()
+
+
+def write_manifest(path: Path, rows: list[tuple[str, str, str, str, float]]) -> Path:
+    lines = ["entry_id,map,model,sequence,resolution"] + [",".join(str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def local_rows(names) -> list[tuple]:
+    return [(e, *(REAL / p for p in ENTRIES[e][:3]), ENTRIES[e][3]) for e in names]
+
+
+@pytest.fixture(scope="module")
+def full_store(ray_local, tmp_path_factory) -> tuple[Path, dict]:
+    """All real entries with models, plus three bad ones."""
+    tmp = tmp_path_factory.mktemp("full")
+    outside = tmp / "5me2_far.pdb"
+    read_model(REAL / ENTRIES["EMD-3488"][1]).translated((500.0, 0, 0)).structure.write_pdb(str(outside))
+    hb = ENTRIES["EMD-3488"]
+    rows = local_rows(ENTRIES) + [
+        ("BROKEN-MAP", BAD_INPUTS / "truncated_data.mrc", REAL / hb[1], "", 3.0),
+        ("MISSING-MODEL", REAL / hb[0], tmp / "absent.pdb", "", 3.0),
+        ("MODEL-ELSEWHERE", REAL / hb[0], outside, "", 3.2),
+    ]
+    store = tmp / "full.zarr"
+    report = run_ingest(str(write_manifest(tmp / "manifest.csv", rows)), str(store), CONFIG)
+    return store, report
+
+
+def test_full_ingest_commits_good_entries_and_quarantines_bad(full_store) -> None:
+    store, report = full_store
+    assert sorted(report["ingested"]) == sorted(ENTRIES)
+    reasons = {q["entry_id"]: q["error"] for q in report["quarantined"]}
+    assert reasons == {"BROKEN-MAP": "MapFormatError", "MISSING-MODEL": "SourceError", "MODEL-ELSEWHERE": "ModelPlacementError"}
+    info = store_info(store)
+    assert info["schema_version"] == 1 and info["n_entries"] == 5
+    assert info["n_subgrids"] == report["n_subgrids"] > 400
+    assert {q["entry_id"] for q in info["quarantine"]} == set(reasons)
+    assert info["arrays"]["input"]["dtype"] == "float16" and info["arrays"]["input"]["chunks"][0] == 32
+    assert sorted(sum(info["splits"].values(), [])) == sorted(ENTRIES)
+
+
+def test_stored_labels_sit_on_density(full_store) -> None:
+    store = SubgridStore.open(full_store[0])
+    for entry in ("EMD-3488", "EMD-0093"):
+        x = store.read(entry, "input").astype(np.float32)
+        atom = store.read(entry, "atom")
+        assert (atom == 1).sum() > 100
+        # normalised input is clipped to [0, 1]: Cα voxels sit near the top, far above the boxes' mean
+        assert x[atom == 1].mean() > 0.5
+        assert x[atom == 1].mean() > 3 * x.mean()
+
+
+def test_stored_boxes_trace_back_to_the_map(full_store) -> None:
+    """Sub-grid i of an entry is the prepared map at origins[i] (tiling + frame metadata suffice)."""
+    from cryoray.io import read_map
+    from cryoray.preprocessing import prepare_map
+    from cryoray.preprocessing.tiling import extract_box
+
+    store = SubgridStore.open(full_store[0])
+    meta = store.entry_metadata("EMD-21457")
+    prepared, _ = prepare_map(read_map(REAL / ENTRIES["EMD-21457"][0]), CONFIG.prepare)
+    assert meta["frame"] == prepared.frame.to_dict()
+    origins, boxes = store.read("EMD-21457", "origins"), store.read("EMD-21457", "input")
+    for i in (0, len(origins) - 1):
+        expected = extract_box(prepared.data, origins[i], 32).astype(np.float16)
+        np.testing.assert_array_equal(boxes[i], expected)
+
+
+@pytest.fixture(scope="module")
+def small_local(ray_local, tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("small")
+    store = tmp / "local.zarr"
+    run_ingest(str(write_manifest(tmp / "m.csv", local_rows(SMALL))), str(store), CONFIG)
+    return store
+
+
+def test_ingest_from_s3_is_byte_identical(small_local, tmp_path) -> None:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="ingest-src")
+    rows = []
+    for entry, (m, mo, seq, res) in ((e, ENTRIES[e]) for e in SMALL):
+        keys = []
+        for rel in (m, mo, seq):
+            key = f"{entry}/{Path(rel).name}"
+            s3.upload_file(str(REAL / rel), "ingest-src", key)
+            keys.append(f"s3://ingest-src/{key}")
+        rows.append((entry, *keys, res))
+    store = tmp_path / "s3src.zarr"
+    report = run_ingest(str(write_manifest(tmp_path / "m.csv", rows)), str(store), CONFIG)
+    assert report["quarantined"] == []
+    assert tree_bytes(store) == tree_bytes(small_local)
+
+
+def test_ingest_from_emdb_http_mirror_is_byte_identical(small_local, tmp_path) -> None:
+    """Maps gzip'ed in EMDB's layout, models gzip'ed in the PDB's: same decompressed bytes, same store."""
+    mirror = tmp_path / "mirror"
+    rows = []
+    for entry, (m, mo, seq, res) in ((e, ENTRIES[e]) for e in SMALL):
+        number = entry.split("-")[1]
+        pdb_id = Path(mo).stem[-4:].lower()
+        files = {
+            f"pub/databases/emdb/structures/{entry}/map/emd_{number}.map.gz": (REAL / m, True),
+            f"pub/pdb/data/structures/divided/pdb/{pdb_id[1:3]}/pdb{pdb_id}.ent.gz": (REAL / mo, True),
+            f"pub/pdb/fasta/{pdb_id}.fasta": (REAL / seq, False),
+        }
+        for rel, (src, compress) in files.items():
+            (mirror / rel).parent.mkdir(parents=True, exist_ok=True)
+            (mirror / rel).write_bytes(gzip.compress(src.read_bytes()) if compress else src.read_bytes())
+        rows.append((entry, *files, res))
+    with http_server(mirror) as base:
+        rows = [(e, *(f"{base}/{rel}" for rel in rels), res) for e, *rels, res in rows]
+        store = tmp_path / "httpsrc.zarr"
+        report = run_ingest(str(write_manifest(tmp_path / "m.csv", rows)), str(store), CONFIG)
+    assert report["quarantined"] == []
+    assert tree_bytes(store) == tree_bytes(small_local)
+
+
+def test_store_on_s3_is_byte_identical(small_local, tmp_path) -> None:
+    boto3.client("s3").create_bucket(Bucket="ingest-out")
+    url = "s3://ingest-out/datasets/small.zarr"
+    run_ingest(str(write_manifest(tmp_path / "m.csv", local_rows(SMALL))), url, CONFIG)
+    assert store_info(url)["n_entries"] == 2
+    fs = s3fs.S3FileSystem()
+    fs.invalidate_cache()
+    fs.get("ingest-out/datasets/small.zarr", str(tmp_path / "downloaded"), recursive=True)
+    assert tree_bytes(tmp_path / "downloaded") == tree_bytes(small_local)
+
+
+def _committed(store: Path) -> list[str]:
+    try:
+        return json.loads((store / "zarr.json").read_text())["attributes"]["entries"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def test_kill_and_resume_gives_identical_store(ray_local, tmp_path) -> None:
+    """SIGKILL the ingest (driver and its Ray) after its first commit; a re-run completes it."""
+    names = ("EMD-3488", "EMD-21457", "EMD-8249", "EMD-0093")
+    manifest = write_manifest(tmp_path / "m.csv", local_rows(names))
+    reference = tmp_path / "reference.zarr"
+    run_ingest(str(manifest), str(reference), CONFIG)
+
+    store = tmp_path / "killed.zarr"
+    # Unique and short (Ray's socket paths must stay under 107 characters); every process of the
+    # child's Ray names it on its command line, which is how exactly those are stopped.
+    ray_tmp = Path(tempfile.mkdtemp(prefix="cr", dir="/tmp"))
+    env = {**os.environ, "RAY_TMPDIR": str(ray_tmp)}
+    env.pop("RAY_ADDRESS", None)
+    cmd = [sys.executable, "-m", "cryoray.cli.main", "-q", "ingest", str(manifest), "-o", str(store), "--num-cpus", "2"]
+    log = tmp_path / "first_run.log"
+    with open(log, "wb") as out:
+        child = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while not _committed(store) and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.2)
+        assert child.poll() is None, f"ingest ended before it was killed:\n{log.read_text()[-2000:]}"
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        _kill_processes_under(ray_tmp)
+    partial = _committed(store)
+    assert 1 <= len(partial) < len(names), f"kill came too late or too early: {partial}"
+
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    _kill_processes_under(ray_tmp)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert tree_bytes(store) == tree_bytes(reference)
+
+
+def _kill_processes_under(path: Path) -> None:
+    """Stop the Ray processes a child started: exactly those whose command line names ``path``."""
+    found = subprocess.run(["pgrep", "-f", str(path)], capture_output=True, text=True).stdout.split()
+    for pid in found:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    shutil.rmtree(path, ignore_errors=True)
