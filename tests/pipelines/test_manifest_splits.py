@@ -1,0 +1,90 @@
+"""Manifests (CSV and JSON lines) and train/val/test splits with MMseqs2 clusters."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cryoray.errors import ConfigError
+from cryoray.pipelines.ingest_config import IngestConfig, SplitConfig
+from cryoray.pipelines.manifest import read_manifest
+from cryoray.pipelines.splits import assign_splits, sequence_groups
+from cryoray.config import validate_config
+
+
+def test_csv_manifest_resolves_relative_paths(tmp_path) -> None:
+    (tmp_path / "m.csv").write_text(
+        "entry_id,map,model,sequence,resolution\n"
+        "EMD-1,maps/a.map,s3://b/a.pdb,,3.5\n"
+        "EMD-2,/abs/b.map,models/b.cif,seq/b.fasta,4\n"
+    )
+    rows = read_manifest(tmp_path / "m.csv")
+    assert rows[0].map == str(tmp_path / "maps" / "a.map") and rows[0].model == "s3://b/a.pdb"
+    assert rows[0].sequence is None and rows[1].sequence == str(tmp_path / "seq" / "b.fasta")
+    assert rows[1].resolution == 4.0
+
+
+def test_jsonl_manifest(tmp_path) -> None:
+    lines = [{"entry_id": "EMD-1", "map": "http://h/a.map.gz", "model": "http://h/a.cif", "resolution": 2.9}]
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    assert read_manifest(tmp_path / "m.jsonl")[0].map == "http://h/a.map.gz"
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("entry_id,map,resolution\nE,a,3\n", r"lacks column\(s\) model"),
+        ("entry_id,map,model,sequence,resolution\nE,a,b,,-1\n", "line 2: resolution"),
+        ("entry_id,map,model,sequence,resolution\nE,a,b,,3\nE,c,d,,3\n", "appears twice"),
+        ("entry_id,map,model,sequence,resolution\nbad id!,a,b,,3\n", "entry_id"),
+        ("", "empty"),
+        ('{"entry_id": "E"\n', "not JSON"),
+    ],
+    ids=["missing-column", "negative-resolution", "duplicate", "bad-id", "empty", "broken-json"],
+)
+def test_bad_manifests(tmp_path, text, needle) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=needle):
+        read_manifest(path)
+
+
+def test_entries_sharing_a_cluster_stay_together() -> None:
+    hb_alpha = "VLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTKTYFPHFDLSHGSAQVKGHGKKVADALTNAVAHVDDMPNAL"
+    other = "MEDLQKALEAQSRALRAELAAGASQSRRPRPPRQRDSSTSGDDSGRDSGGPRRRRGNRGRGQRRDWSRAPPPPEERQETR"
+    sequences = {f"E{i:02d}": [other[i:] + other[:i] if i % 2 else hb_alpha[: 60 + i]] for i in range(20)}
+    groups, tool = sequence_groups(sequences, SplitConfig())
+    assert tool.startswith("mmseqs2")
+    even = sorted(e for e in sequences if int(e[1:]) % 2 == 0)
+    assert even in groups  # the 10 haemoglobin fragments cluster together
+    resolutions = {e: 3.5 for e in sequences}
+    method, assignment = assign_splits(resolutions, sequences, SplitConfig())
+    assert {assignment[e] for e in even} == {assignment[even[0]]}
+    assert set(assignment) == set(sequences) and method["n_groups"] == len(groups)
+
+
+def test_splits_follow_fractions_within_resolution_strata() -> None:
+    resolutions = {f"E{i:03d}": (2.5 if i < 50 else 5.0) for i in range(100)}
+    method, assignment = assign_splits(resolutions, {e: [] for e in resolutions}, SplitConfig(seed=3))
+    for stratum in (range(50), range(50, 100)):
+        names = [f"E{i:03d}" for i in stratum]
+        counts = {s: sum(assignment[n] == s for n in names) for s in ("train", "val", "test")}
+        assert counts == {"train": 40, "val": 5, "test": 5}
+    assert assign_splits(resolutions, {e: [] for e in resolutions}, SplitConfig(seed=3))[1] == assignment
+
+
+@pytest.mark.parametrize(
+    "settings,needle",
+    [
+        ({"tiling": "c3s"}, "tiling"),
+        ({"tiling": "custom", "box": 32}, "custom tiling needs box and stride"),
+        ({"prepare": {"normalize": False}}, "normalize"),
+        ({"labels": ["atom", "atom"]}, "repeat"),
+        ({"labels": ["charge"]}, "labels.0"),
+        ({"splits": {"fractions": [0.5, 0.5, 0.5]}}, "fractions"),
+    ],
+)
+def test_bad_ingest_configs(settings, needle) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        validate_config(IngestConfig, settings, source="test.yaml")

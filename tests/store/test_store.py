@@ -1,0 +1,136 @@
+"""Store writing, reading and schema validation, without Ray (a synthetic 2-entry store)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from cryoray.cli.main import main
+from cryoray.errors import SourceError
+from cryoray.preprocessing.tiling import PRESETS, box_origins, extract_box
+from cryoray.store import EntryGrids, StoreLayout, StoreSchemaError, StoreWriter, SubgridStore, store_info, write_entry
+
+LAYOUT = StoreLayout(tiling=PRESETS["c2s"], label_kinds=("atom", "simulated"), prepare={"voxel_size": 1.0})
+SHA = "0" * 64
+
+
+def metadata(entry_id: str, n: int, shape=(40, 30, 20)) -> dict:
+    frame = {"shape": list(shape[::-1]), "voxel_size": [1.0, 1.0, 1.0], "origin": [0.0, 0.0, 0.0]}
+    return {
+        "entry_id": entry_id, "emdb_id": entry_id, "pdb_id": None, "resolution": 3.0,
+        "source_frame": frame, "frame": frame,
+        "normalization": {"percentile": 95.0, "scale": 1.0, "method": "positive-percentile, clip [0, 1]"},
+        "n_subgrids": n, "n_boxes_total": n, "checksums": {"map": SHA, "model": SHA, "sequence": None},
+        "secondary_structure_source": "none", "sequences": [{"name": "a", "sequence": "MKV", "chains": ["A"]}],
+    }
+
+
+def make_entry(seed: int, shape=(40, 30, 20)) -> EntryGrids:
+    rng = np.random.default_rng(seed)
+    grids = {
+        "input": rng.random(shape, dtype=np.float32),
+        "atom": rng.integers(0, 4, shape).astype(np.uint8),
+        "simulated": rng.random(shape, dtype=np.float32),
+    }
+    return EntryGrids(origins=box_origins(shape, PRESETS["c2s"]), grids=grids)
+
+
+@pytest.fixture
+def store(tmp_path) -> Path:
+    url = tmp_path / "s.zarr"
+    writer = StoreWriter(str(url), LAYOUT)
+    for i, name in enumerate(["E-2", "E-1"]):
+        entry = make_entry(i)
+        write_entry(str(url), LAYOUT, name, metadata(name, len(entry.origins)), entry)
+        writer.commit(name)
+    return url
+
+
+def test_round_trip_and_index(store) -> None:
+    s = SubgridStore.open(store)
+    assert s.entries == ["E-1", "E-2"]  # sorted, whatever the commit order
+    n = s.entry_metadata("E-1")["n_subgrids"]
+    assert n == 2 * 2 * 1  # c2s on 40x30x20: 2, 2 and 1 boxes per axis
+    np.testing.assert_array_equal(s.index, [[0, 0], [0, 1], [0, 2], [0, 3], [1, 0], [1, 1], [1, 2], [1, 3]])
+    entry = make_entry(1)
+    np.testing.assert_array_equal(s.read("E-1", "origins"), entry.origins)
+    for name, dtype in (("input", np.float16), ("atom", np.uint8), ("simulated", np.float16)):
+        stored = s.read("E-1", name)
+        assert stored.dtype == dtype
+        for i, origin in enumerate(entry.origins):
+            np.testing.assert_array_equal(stored[i], extract_box(entry.grids[name], origin, 32).astype(dtype))
+
+
+def test_uncommitted_entry_is_invisible(store) -> None:
+    entry = make_entry(5)
+    write_entry(str(store), LAYOUT, "E-3", metadata("E-3", len(entry.origins)), entry)
+    assert SubgridStore.open(store).entries == ["E-1", "E-2"]
+
+
+def test_store_info_cli(store, capsys) -> None:
+    assert main(["store", "info", str(store), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["schema_version"] == 1 and info["n_entries"] == 2
+    assert set(info["arrays"]) == {"origins", "input", "atom", "simulated"}
+    assert info["arrays"]["simulated"]["dtype"] == "float16"
+    assert info["bytes_on_disk"] > 0
+    assert info == store_info(store) | {"store": str(store)}
+
+
+def _edit_json(path: Path, change) -> None:
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    "tamper,needle",
+    [
+        (lambda d: d["attributes"]["cryoray_store"].update(schema_version=2), "schema version 2 is not understood"),
+        (lambda d: d["attributes"].pop("cryoray_store"), "not a cryoray store"),
+        (lambda d: d["attributes"]["cryoray_store"].update(input_dtype="int8"), "input_dtype"),
+        (lambda d: d["attributes"].update(entries=["E-1", "E-9"]), "no group"),
+        (lambda d: d["attributes"]["cryoray_store"]["tiling"].update(box=48), "schema says"),
+    ],
+    ids=["future-version", "not-ours", "bad-dtype-setting", "listed-but-missing", "box-size-changed"],
+)
+def test_tampered_root_is_refused(store, tamper, needle, capsys) -> None:
+    _edit_json(store / "zarr.json", tamper)
+    with pytest.raises(StoreSchemaError, match=needle):
+        SubgridStore.open(store)
+    assert main(["store", "info", str(store)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_tampered_entry_is_refused(store) -> None:
+    _edit_json(store / "entries" / "E-1" / "zarr.json", lambda d: d["attributes"].update(n_subgrids=3))
+    with pytest.raises(StoreSchemaError, match="E-1"):
+        SubgridStore.open(store)
+
+
+def test_replaced_array_dtype_is_refused(store) -> None:
+    group = zarr.open_group(str(store / "entries" / "E-2"), mode="r+")
+    n = group["atom"].shape[0]
+    del group["atom"]
+    group.create_array("atom", shape=(n, 32, 32, 32), dtype="float32")
+    with pytest.raises(StoreSchemaError, match="atom"):
+        SubgridStore.open(store)
+
+
+def test_reopening_with_other_settings_is_refused(store) -> None:
+    other = StoreLayout(tiling=PRESETS["cryoten-train"], label_kinds=("atom",))
+    with pytest.raises(StoreSchemaError, match="other settings"):
+        StoreWriter(str(store), other)
+
+
+def test_paths_that_are_not_stores(tmp_path) -> None:
+    with pytest.raises(SourceError, match="no store here"):
+        SubgridStore.open(tmp_path / "absent.zarr")
+    plain = tmp_path / "plain.zarr"
+    zarr.open_group(str(plain), mode="w")  # a zarr group, but not a cryoray store
+    with pytest.raises(StoreSchemaError, match="not a cryoray store"):
+        SubgridStore.open(plain)
