@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import fsspec
@@ -23,6 +23,7 @@ class SubgridStore:
     url: str
     root: zarr.Group
     attrs: dict
+    _arrays: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def open(cls, url: str | os.PathLike) -> SubgridStore:
@@ -73,7 +74,7 @@ class SubgridStore:
             n = meta["n_subgrids"]
             for name in self.array_names:
                 try:
-                    arr = self.root[f"entries/{entry_id}/{name}"]
+                    arr = self.array(entry_id, name)
                 except KeyError as exc:
                     raise StoreSchemaError(where, f"array {name} is missing") from exc
                 expected = (n, 3) if name == "origins" else (n, box, box, box)
@@ -91,9 +92,16 @@ class SubgridStore:
         ]
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros((0, 2), np.int64)
 
+    def array(self, entry_id: str, name: str) -> zarr.Array:
+        """The (cached) handle of one array of one entry; opening re-reads metadata, so keep it."""
+        key = (entry_id, name)
+        if key not in self._arrays:
+            self._arrays[key] = self.root[f"entries/{entry_id}/{name}"]
+        return self._arrays[key]
+
     def read(self, entry_id: str, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Sub-grids ``start:stop`` of one array of one entry."""
-        return self.root[f"entries/{entry_id}/{name}"][start:stop]
+        return self.array(entry_id, name)[start:stop]
 
 
 def _bytes_on_disk(url: str) -> int:
