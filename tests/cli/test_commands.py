@@ -100,11 +100,12 @@ def test_existing_output_is_not_overwritten(tmp_path, capsys) -> None:
     assert out.read_bytes() == b"keep me"
 
 
-def test_demo_runs_main_job_on_bundled_sample(tmp_path, capsys) -> None:
-    summary = run_json(capsys, "demo", "-o", str(tmp_path / "run"))
+def test_demo_runs_main_job_on_bundled_sample(ray_local, tmp_path, capsys) -> None:
+    summary = run_json(capsys, "demo", "-o", str(tmp_path / "run"), "--num-cpus", "2")
     assert summary["fit"]["mean_sigma_at_ca"] == pytest.approx(7.4, abs=0.1)
     assert summary["fit_model_shifted_20A"]["mean_sigma_at_ca"] < 0.5
     assert summary["roundtrip_correlation"]["inside_molecule"] > 0.99
+    assert summary["store"]["n_entries"] == 1 and summary["store"]["n_subgrids"] == 39
     for name in summary["outputs"]:
         assert (tmp_path / "run" / name).stat().st_size > 0
     png = (tmp_path / "run" / "slices.png").read_bytes()
