@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 from cryoray.io import DensityMap, GridFrame
-from tests.servers import emdb_layout, http_server, moto_s3, s3_env
+from tests.servers import emdb_layout, http_server, moto_s3, s3_env, stop_test_cluster
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real"
@@ -89,12 +91,18 @@ def emdb_mirror(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
 
 @pytest.fixture(scope="session")
 def ray_local(s3_endpoint):
-    """A local Ray instance for the session (started after the S3 variables, so workers see them)."""
+    """A local Ray instance for the session (started after the S3 variables, so workers see them).
+
+    It lives in its own temp dir, so whatever `ray.shutdown()` leaves behind is found and stopped.
+    """
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    tmp = tempfile.mkdtemp(prefix="rl", dir="/tmp")  # short: Ray's socket paths are limited
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=tmp)
     yield
     ray.shutdown()
+    stop_test_cluster({}, tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import gzip
+import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -140,4 +143,67 @@ def s3_env(endpoint: str) -> dict[str, str]:
     }
 
 
-__all__ = ["free_port", "moto_s3", "http_server", "emdb_layout", "s3_env"]
+__all__ = ["free_port", "moto_s3", "http_server", "emdb_layout", "s3_env", "stop_test_cluster", "cluster_marker"]
+
+
+def _marked_pids(needles: list[bytes], directory: str | None) -> list[int]:
+    """Processes whose environment holds a needle, or that have a file open under ``directory``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if any(n in (proc / "environ").read_bytes() for n in needles) or (
+                directory and any(os.readlink(fd).startswith(directory) for fd in (proc / "fd").iterdir())
+            ):
+                pids.append(int(proc.name))
+        except OSError:  # gone meanwhile
+            continue
+    return pids
+
+
+def stop_test_cluster(markers: dict[str, str], directory: str, *, grace: float = 10.0) -> int:
+    """Stop the processes of a test's own Ray cluster; return how many were found.
+
+    Ray daemonises and renames its processes (``ray::IDLE``...) and replaces its agents'
+    environments, so neither process groups, command lines nor variables find them all. A test
+    starts its cluster with :func:`cluster_marker` and its own RAY_TMPDIR ``directory``; a
+    process is the cluster's when its environment holds a marker or it has a file open under
+    ``directory`` (the agents keep their logs there). They get SIGTERM first, then SIGKILL after
+    ``grace`` seconds, repeated until none is left.
+    """
+    needles = [f"{k}={v}".encode() + b"\0" for k, v in {**markers, "RAY_TMPDIR": directory}.items()]
+    found = _marked_pids(needles, directory)
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _alive(_marked_pids(needles, directory)):
+        time.sleep(0.3)
+    for _ in range(20):
+        left = _alive(_marked_pids(needles, directory))
+        if not left:
+            break
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.3)
+    return len(found)
+
+
+def _alive(pids: list[int]) -> list[int]:
+    """The pids that are not zombies (a zombie keeps its /proc entry until reaped)."""
+    out = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            out.append(pid)
+    return out
+
+
+def cluster_marker() -> dict[str, str]:
+    """A unique environment variable to start a test's own Ray cluster with (see above)."""
+    return {"CRYORAY_TEST_CLUSTER": uuid.uuid4().hex}

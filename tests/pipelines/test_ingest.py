@@ -24,7 +24,7 @@ from cryoray.pipelines.ingest import run_ingest
 from cryoray.pipelines.ingest_config import IngestConfig
 from cryoray.store import SubgridStore, store_info
 from tests.conftest import BAD_INPUTS, REAL, tree_bytes
-from tests.servers import http_server
+from tests.servers import cluster_marker, http_server, stop_test_cluster
 
 ENTRIES = {
     # entry: (map, model, sequence, resolution), relative to shared/data/real
@@ -185,10 +185,10 @@ def test_kill_and_resume_gives_identical_store(ray_local, tmp_path) -> None:
     run_ingest(str(manifest), str(reference), CONFIG)
 
     store = tmp_path / "killed.zarr"
-    # Unique and short (Ray's socket paths must stay under 107 characters); every process of the
-    # child's Ray names it on its command line, which is how exactly those are stopped.
+    # Unique and short: Ray's socket paths must stay under 107 characters.
     ray_tmp = Path(tempfile.mkdtemp(prefix="cr", dir="/tmp"))
-    env = {**os.environ, "RAY_TMPDIR": str(ray_tmp)}
+    marker = cluster_marker()
+    env = {**os.environ, **marker, "RAY_TMPDIR": str(ray_tmp)}
     env.pop("RAY_ADDRESS", None)
     cmd = [sys.executable, "-m", "cryoray.cli.main", "-q", "ingest", str(manifest), "-o", str(store), "--num-cpus", "2"]
     log = tmp_path / "first_run.log"
@@ -203,22 +203,17 @@ def test_kill_and_resume_gives_identical_store(ray_local, tmp_path) -> None:
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
         child.wait()
-        _kill_processes_under(ray_tmp)
+        _stop_cluster(marker, ray_tmp)
     partial = _committed(store)
     assert 1 <= len(partial) < len(names), f"kill came too late or too early: {partial}"
 
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    _kill_processes_under(ray_tmp)
+    _stop_cluster(marker, ray_tmp)
     assert done.returncode == 0, done.stderr[-2000:]
     assert tree_bytes(store) == tree_bytes(reference)
 
 
-def _kill_processes_under(path: Path) -> None:
-    """Stop the Ray processes a child started: exactly those whose command line names ``path``."""
-    found = subprocess.run(["pgrep", "-f", str(path)], capture_output=True, text=True).stdout.split()
-    for pid in found:
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    shutil.rmtree(path, ignore_errors=True)
+def _stop_cluster(marker: dict[str, str], ray_tmp: Path) -> None:
+    """Stop the Ray processes the child started (they carry ``marker``), and their files."""
+    stop_test_cluster(marker, str(ray_tmp))
+    shutil.rmtree(ray_tmp, ignore_errors=True)
