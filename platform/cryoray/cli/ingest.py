@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 from cryoray.cli.output import add_json_flag, emit
-from cryoray.config import load_config, validate_config
+from cryoray.config import config_with_overrides
 from cryoray.pipelines.ingest import run_ingest
 from cryoray.pipelines.ingest_config import IngestConfig
 from cryoray.preprocessing.tiling import PRESETS
@@ -37,11 +37,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> IngestConfig:
-    settings = load_config(IngestConfig, args.config, section="ingest").model_dump() if args.config else {}
     flags = {"tiling": args.tiling, "box": args.box, "stride": args.stride, "labels": args.labels}
-    settings.update({k: v for k, v in flags.items() if v is not None})
-    source = f"{args.config} + command-line options" if args.config else "command-line options"
-    return validate_config(IngestConfig, settings, source=source)
+    return config_with_overrides(IngestConfig, args.config, "ingest", flags)
 
 
 def main(args: argparse.Namespace) -> None:

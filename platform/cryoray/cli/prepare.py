@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 from cryoray.cli.output import add_json_flag, emit
-from cryoray.config import load_config, validate_config
+from cryoray.config import config_with_overrides
 from cryoray.io import check_output, read_map, write_map
 from cryoray.preprocessing import MaskConfig, PrepareConfig, prepare_map
 
@@ -48,14 +48,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> PrepareConfig:
     """Settings from --config (if any) with the flags that were given on top, validated."""
-    settings = load_config(PrepareConfig, args.config, section="prepare").model_dump() if args.config else {}
     flags = {"voxel_size": args.voxel_size, "order": args.order, "normalize": args.normalize, "percentile": args.percentile}
-    settings.update({k: v for k, v in flags.items() if v is not None})
     mask_flags = {"map": args.mask_map, "contour": args.contour, "model": args.mask_model, "radius": args.mask_radius}
     if any(v is not None for v in mask_flags.values()):
-        settings["mask"] = {k: v for k, v in mask_flags.items() if v is not None}
-    source = f"{args.config} + command-line options" if args.config else "command-line options"
-    return validate_config(PrepareConfig, settings, source=source)
+        flags["mask"] = {k: v for k, v in mask_flags.items() if v is not None}
+    return config_with_overrides(PrepareConfig, args.config, "prepare", flags)
 
 
 def main(args: argparse.Namespace) -> None:

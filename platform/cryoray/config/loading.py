@@ -17,7 +17,7 @@ import yaml
 from cryoray.errors import ConfigError
 from cryoray.io.sources import read_text
 
-__all__ = ["Section", "validate_config", "load_config"]
+__all__ = ["Section", "validate_config", "load_config", "config_with_overrides"]
 
 MAX_CONFIG_BYTES = 1 << 20
 C = TypeVar("C", bound="Section")
@@ -58,3 +58,17 @@ def load_config(cls: type[C], path: str | os.PathLike, *, section: str | None = 
             raise ConfigError(path, f"missing top-level section '{section}'")
         data = data[section]
     return validate_config(cls, data if data is not None else {}, source=path, prefix=section or "")
+
+
+def config_with_overrides(
+    cls: type[C], path: str | os.PathLike | None, section: str, overrides: Mapping[str, object]
+) -> C:
+    """Settings from ``section`` of the YAML file at ``path`` (if any), with ``overrides`` on top.
+
+    ``overrides`` holds the command-line flags a user gave (None values are ignored), so a
+    flag always wins over the file and the file over the defaults.
+    """
+    settings = load_config(cls, path, section=section).model_dump() if path else {}
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    source = f"{path} + command-line options" if path else "command-line options"
+    return validate_config(cls, settings, source=source)
