@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,7 +66,11 @@ def test_ingest_job_runs_under_ray_job_submit(ray_head, tmp_path) -> None:
         "--runtime-env-json", json.dumps(runtime_env),
         "--", "python", "jobs/ingest.py", str(manifest), "-o", str(store), "--json",
     ]
-    done = subprocess.run(submit, env=env, capture_output=True, text=True, timeout=600)
+    for _ in range(30):  # the head's job agent may still be starting: Ray says to try again later
+        done = subprocess.run(submit, env=env, capture_output=True, text=True, timeout=600)
+        if "No available agent to submit job" not in done.stdout + done.stderr:
+            break
+        time.sleep(2)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "succeeded" in done.stdout + done.stderr
     info = store_info(store)
