@@ -25,7 +25,7 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope="module")
 def ray_head() -> Iterator[tuple[dict[str, str], str]]:
-    """A head node of our own, stopped through its unique markers (never `ray stop`)."""
+    """A head node of our own, stopped through its unique markers (never a machine-wide stop)."""
     tmp = Path(tempfile.mkdtemp(prefix="rh", dir="/tmp"))  # short: Ray's socket paths are limited
     gcs, dashboard, client = free_port(), free_port(), free_port()
     marker = cluster_marker()
