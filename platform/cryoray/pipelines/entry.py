@@ -13,9 +13,10 @@ from typing import TypeVar
 
 import numpy as np
 
-from cryoray.errors import ModelPlacementError, SourceError
+from cryoray.errors import EmptyModelError, ModelPlacementError, SourceError
 from cryoray.io.mrc import read_map
-from cryoray.io.models import AtomicModel, read_model
+from cryoray.io.density_map import DensityMap
+from cryoray.io.models import AtomicModel, AtomTable, read_model
 from cryoray.io.sequences import model_sequences, read_fasta
 from cryoray.io.sources import READ_ERRORS, open_binary
 from cryoray.labels import (
@@ -63,8 +64,9 @@ def sha256_of(source: str) -> str:
     return digest.hexdigest()
 
 
-def _label_grids(model: AtomicModel, density, config: IngestConfig, resolution: float) -> tuple[dict, str]:
-    atoms = model.atoms()
+def _label_grids(
+    model: AtomicModel, atoms: AtomTable, density: DensityMap, config: IngestConfig, resolution: float
+) -> tuple[dict, str]:
     frame = density.frame
     kinds = set(config.labels)
     grids: dict[str, np.ndarray] = {}
@@ -117,7 +119,10 @@ def build_entry(row: ManifestRow, config: IngestConfig) -> tuple[dict, EntryGrid
     density = _retry(lambda: read_map(row.map), attempts, delay)
     model = _retry(lambda: read_model(row.model), attempts, delay)
     prepared, record = prepare_map(density, config.prepare, source=row.map)
-    ca = model.ca_xyz()
+    atoms = model.atoms()
+    ca = atoms.xyz[atoms.is_ca]
+    if len(ca) == 0:
+        raise EmptyModelError(row.model, "model has no amino-acid CA atoms")
     inside = prepared.frame.contains(ca).mean()
     if inside < config.min_fraction_inside:
         raise ModelPlacementError(
@@ -126,9 +131,8 @@ def build_entry(row: ManifestRow, config: IngestConfig) -> tuple[dict, EntryGrid
     sequences = (
         _retry(lambda: read_fasta(row.sequence), attempts, delay) if row.sequence else model_sequences(model)
     )
-    grids, ss_source = _label_grids(model, prepared, config, row.resolution)
+    grids, ss_source = _label_grids(model, atoms, prepared, config, row.resolution)
     grids["input"] = prepared.data
-    atoms = model.atoms()
     atom_voxels = np.zeros(prepared.frame.shape, dtype=bool)
     index = prepared.frame.nearest_voxel(atoms.xyz)
     index = index[prepared.frame.contains_index(index)]
