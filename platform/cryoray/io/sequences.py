@@ -48,7 +48,7 @@ _CHAIN_ID = r"[A-Za-z0-9]{1,4}"
 _RCSB_CHAINS = re.compile(r"^Chains?\s+(.+)$")
 _RCSB_ONE = re.compile(rf"^({_CHAIN_ID})(?:\[auth ({_CHAIN_ID})\])?$")
 _LIST_CHAINS = re.compile(rf"^chains_({_CHAIN_ID}(?:,{_CHAIN_ID})*)$")
-_ID_CHAIN = re.compile(rf"^[0-9][A-Za-z0-9]{{3}}[:_]([A-Za-z][A-Za-z0-9]{{0,3}})$")
+_ID_CHAIN = re.compile(r"^[0-9][A-Za-z0-9]{3}[:_]([A-Za-z][A-Za-z0-9]{0,3})$")
 _DB_TAGS = {"pdb", "sp", "tr", "gi", "ref", "emb", "gb"}
 _BARE_LIST = re.compile(rf"^{_CHAIN_ID}(?:\s*,\s*{_CHAIN_ID})*$")
 

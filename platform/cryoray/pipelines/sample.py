@@ -21,7 +21,7 @@ from cryoray.io.mrc import read_map_with_header
 from cryoray.metrics import fit_check
 from cryoray.pipelines.ingest import run_ingest
 from cryoray.pipelines.ingest_config import IngestConfig
-from cryoray.preprocessing import PrepareConfig, contour_mask, prepare_map, resample_onto
+from cryoray.preprocessing import PrepareConfig, contour_mask, prepare_map, resample, resample_onto
 from cryoray.sample import SampleEntry, haemoglobin
 from cryoray.store import store_info
 from cryoray.viz import save_slices
@@ -71,7 +71,7 @@ def run_sample_pipeline(
     fit_prepared = fit_check(prepared, model)
 
     log.info("[4/6] resampling back onto the original grid")
-    resampled, _ = prepare_map(density, config.model_copy(update={"normalize": False}), source=entry.map)
+    resampled = resample(density, config.voxel_size, order=config.order)  # the prepared grid, not normalised
     back = resample_onto(resampled, density.frame, order=config.order)
     write_map(out / "resampled_back.mrc", back, overwrite=True)
     molecule = contour_mask(read_map(entry.contour_mask), entry.contour, density.frame)

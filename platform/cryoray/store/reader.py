@@ -11,7 +11,7 @@ import numpy as np
 import zarr
 
 from cryoray.errors import SourceError
-from cryoray.store.schema import ARRAY_DTYPES, StoreSchemaError, validate_entry, validate_root
+from cryoray.store.schema import StoreSchemaError, array_dtypes, validate_entry, validate_root
 
 __all__ = ["SubgridStore", "store_info"]
 
@@ -24,6 +24,7 @@ class SubgridStore:
     root: zarr.Group
     attrs: dict
     _arrays: dict = field(default_factory=dict, repr=False, compare=False)
+    _metadata: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def open(cls, url: str | os.PathLike) -> SubgridStore:
@@ -60,11 +61,14 @@ class SubgridStore:
         return ["origins", "input", *self.settings["label_kinds"]]
 
     def entry_metadata(self, entry_id: str) -> dict:
-        return dict(self.root[f"entries/{entry_id}"].attrs)
+        """An entry's attributes (read once, then cached: each read is a request on S3)."""
+        if entry_id not in self._metadata:
+            self._metadata[entry_id] = dict(self.root[f"entries/{entry_id}"].attrs)
+        return dict(self._metadata[entry_id])
 
     def _check_arrays(self) -> None:
         box = self.settings["tiling"]["box"]
-        dtypes = {"origins": "int32", "input": self.settings["input_dtype"], **ARRAY_DTYPES}
+        dtypes = array_dtypes(self.settings["input_dtype"])
         for entry_id in self.entries:
             where = f"{self.url}#{entry_id}"
             if f"entries/{entry_id}" not in self.root:
@@ -115,9 +119,10 @@ def store_info(url: str | os.PathLike) -> dict[str, object]:
     n_subgrids = int(len(store.index))
     box = store.settings["tiling"]["box"]
     chunk = store.settings["chunk_subgrids"]
+    dtypes = array_dtypes(store.settings["input_dtype"])
     arrays = {}
     for name in store.array_names:
-        dtype = {"origins": "int32", "input": store.settings["input_dtype"]}.get(name, ARRAY_DTYPES.get(name))
+        dtype = dtypes[name]
         shape = [n_subgrids, 3] if name == "origins" else [n_subgrids, box, box, box]
         arrays[name] = {"shape": shape, "dtype": dtype, "chunks": [chunk, *shape[1:]]}
     return {

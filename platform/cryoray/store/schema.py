@@ -18,6 +18,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "LABEL_KINDS",
     "ARRAY_DTYPES",
+    "array_dtypes",
     "StoreSchemaError",
     "validate_root",
     "validate_entry",
@@ -35,6 +36,11 @@ ARRAY_DTYPES = {
     "simulated": "float16",
 }
 LABEL_KINDS = tuple(ARRAY_DTYPES)
+
+
+def array_dtypes(input_dtype: str) -> dict[str, str]:
+    """dtype of every array an entry may hold: origins, input and the label kinds."""
+    return {"origins": "int32", "input": input_dtype, **ARRAY_DTYPES}
 
 
 class StoreSchemaError(InputError):

@@ -17,7 +17,7 @@ from zarr.codecs import BloscCodec
 
 from cryoray.errors import SourceError
 from cryoray.preprocessing.tiling import Tiling, extract_box
-from cryoray.store.schema import ARRAY_DTYPES, SCHEMA_VERSION, StoreSchemaError, validate_entry, validate_root
+from cryoray.store.schema import SCHEMA_VERSION, StoreSchemaError, array_dtypes, validate_entry, validate_root
 
 __all__ = ["StoreLayout", "StoreWriter", "EntryGrids", "write_entry"]
 
@@ -87,7 +87,7 @@ def write_entry(url: str, layout: StoreLayout, entry_id: str, metadata: Mapping[
         del entries[entry_id]  # a partial group from an interrupted run
     group = entries.create_group(entry_id)
     chunk = max(1, min(int(attrs["chunk_subgrids"]), n))
-    dtypes = {"input": layout.input_dtype, **ARRAY_DTYPES}
+    dtypes = array_dtypes(layout.input_dtype)
 
     def create(name: str, dtype: str, shape: tuple[int, ...]) -> zarr.Array:
         return group.create_array(
@@ -100,7 +100,7 @@ def write_entry(url: str, layout: StoreLayout, entry_id: str, metadata: Mapping[
             fill_value=0,
         )
 
-    origins = create("origins", "int32", (n, 3))
+    origins = create("origins", dtypes["origins"], (n, 3))
     if n:
         origins[:] = entry.origins.astype(np.int32)
     for name in names:
