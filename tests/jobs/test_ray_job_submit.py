@@ -27,7 +27,7 @@ BIN = Path(sys.executable).parent
 def ray_head() -> Iterator[tuple[dict[str, str], str]]:
     """A head node of our own, stopped through its unique markers (never a machine-wide stop)."""
     tmp = Path(tempfile.mkdtemp(prefix="rh", dir="/tmp"))  # short: Ray's socket paths are limited
-    gcs, dashboard, client = free_port(), free_port(), free_port()
+    gcs, dashboard, client, agent, agent_grpc, runtime_env_agent, metrics = (free_port() for _ in range(7))
     marker = cluster_marker()
     env = {
         **os.environ,
@@ -41,6 +41,10 @@ def ray_head() -> Iterator[tuple[dict[str, str], str]]:
     start = [
         str(BIN / "ray"), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}",
         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--ray-client-server-port={client}",
+        # Ports of our own: another Ray on this machine (the session's `ray_local`) holds the
+        # defaults, e.g. the dashboard agent's 52365, and the job agent would never come up.
+        f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}",
+        f"--runtime-env-agent-port={runtime_env_agent}", f"--metrics-export-port={metrics}",
         "--num-cpus=2", "--disable-usage-stats",
     ]
     subprocess.run(start, env=env, check=True, capture_output=True, timeout=120)
@@ -66,7 +70,7 @@ def test_ingest_job_runs_under_ray_job_submit(ray_head, tmp_path) -> None:
         "--runtime-env-json", json.dumps(runtime_env),
         "--", "python", "jobs/ingest.py", str(manifest), "-o", str(store), "--json",
     ]
-    for _ in range(30):  # the head's job agent may still be starting: Ray says to try again later
+    for _ in range(5):  # the head's job agent may still be starting: Ray says to try again later
         done = subprocess.run(submit, env=env, capture_output=True, text=True, timeout=600)
         if "No available agent to submit job" not in done.stdout + done.stderr:
             break
