@@ -119,7 +119,7 @@ def main() -> None:
         count = 0
         for j in rng.permutation(len(chunks)):
             e, s = chunks[j]
-            batch = {name: store.read(store.entries[e], name, s, s + chunk) for name in names}
+            batch = store.read_block(store.entries[e], names, s, s + chunk)
             count += len(rng.permutation(len(batch["input"])))
         ours["epoch_subgrids_per_s"] = round(count / (time.perf_counter() - t0), 1)
         for variant in ("npz", "npz_compressed"):

@@ -63,6 +63,10 @@ def test_round_trip_and_index(store) -> None:
         assert stored.dtype == dtype
         for i, origin in enumerate(entry.origins):
             np.testing.assert_array_equal(stored[i], extract_box(entry.grids[name], origin, 32).astype(dtype))
+    block = s.read_block("E-1", ["input", "atom", "origins"], 1, 3)
+    assert sorted(block) == ["atom", "input", "origins"]
+    for name in block:
+        np.testing.assert_array_equal(block[name], s.read("E-1", name)[1:3])
 
 
 def test_uncommitted_entry_is_invisible(store) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import fsspec
 import numpy as np
 import zarr
+from zarr.core.sync import sync
 
 from cryoray.errors import SourceError
 from cryoray.store.schema import StoreSchemaError, array_dtypes, validate_entry, validate_root
@@ -106,6 +109,19 @@ class SubgridStore:
     def read(self, entry_id: str, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Sub-grids ``start:stop`` of one array of one entry."""
         return self.array(entry_id, name)[start:stop]
+
+    def read_block(self, entry_id: str, names: Sequence[str], start: int, stop: int) -> dict[str, np.ndarray]:
+        """Sub-grids ``start:stop`` of several arrays of one entry, fetched concurrently.
+
+        One call per array costs ~1-2 ms of zarr's sync machinery (more than decoding a chunk
+        of labels) and one request round trip on S3; gathering them overlaps both.
+        """
+        arrays = [self.array(entry_id, name).async_array for name in names]
+
+        async def gather() -> list:
+            return await asyncio.gather(*(a.getitem(slice(start, stop)) for a in arrays))
+
+        return dict(zip(names, sync(gather())))
 
 
 def _bytes_on_disk(url: str) -> int:

@@ -63,9 +63,12 @@ class EntryGrids:
 
 
 def _codec() -> BloscCodec:
-    # Byte shuffle: on real float16 maps it gave 0.36 of the raw size against 0.51 with
-    # bit shuffle, and decoded faster (tests/benchmarks/bench_ingest.py).
-    return BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+    # Measured on the real maps' sub-grids (all arrays, 32 per chunk): lz4hc level 5 stores
+    # about the same bytes as zstd level 3 (+2 %) and decodes 3.4x faster (15k vs 4.3k
+    # sub-grids/s on one core); lz4 level 5 decodes no faster but is 1.5x bigger. Byte shuffle
+    # beat bit shuffle on float16 (0.36 vs 0.51 of the raw size). Encoding is slower, but
+    # happens once, while every epoch decodes.
+    return BloscCodec(cname="lz4hc", clevel=5, shuffle="shuffle")
 
 
 def write_entry(url: str, layout: StoreLayout, entry_id: str, metadata: Mapping[str, object], entry: EntryGrids) -> None:
