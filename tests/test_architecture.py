@@ -1,4 +1,4 @@
-"""Dependencies point one way: cli -> pipelines -> labels -> (preprocessing, metrics, viz) -> config -> io -> errors."""
+"""Dependencies point one way: cli -> train -> (pipelines, data) -> (labels, store, losses) -> (preprocessing, metrics, viz, models) -> config -> io -> errors."""
 
 from __future__ import annotations
 
@@ -18,10 +18,14 @@ RANK = {
     "preprocessing": 3,
     "metrics": 3,
     "viz": 3,
+    "models": 3,
     "labels": 4,
     "store": 4,
+    "losses": 4,
+    "data": 5,
     "pipelines": 5,
-    "cli": 6,
+    "train": 6,
+    "cli": 7,
 }
 
 

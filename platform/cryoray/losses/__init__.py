@@ -1,0 +1,23 @@
+"""Training losses: class-weighted cross-entropy, masked MSE, and weighted sums built from config.
+
+SSIM is MONAI's :class:`monai.losses.SSIMLoss` (3D) and SmoothL1 torch's; :func:`build_loss`
+puts any of them into one :class:`CombinedLoss`.
+"""
+
+from __future__ import annotations
+
+from cryoray.losses.combined import CombinedLoss, LossOutput, build_loss
+from cryoray.losses.config import LossConfig, LossTermConfig
+from cryoray.losses.masked_mse import MaskedMSELoss
+from cryoray.losses.weighted_ce import WeightedCrossEntropyLoss, class_weights
+
+__all__ = [
+    "CombinedLoss",
+    "LossConfig",
+    "LossOutput",
+    "LossTermConfig",
+    "MaskedMSELoss",
+    "WeightedCrossEntropyLoss",
+    "build_loss",
+    "class_weights",
+]

@@ -1,0 +1,8 @@
+"""Data-parallel training on Ray Train: config, per-worker loop, checkpoints, MLflow tracking."""
+
+from __future__ import annotations
+
+from cryoray.train.config import TrainConfig
+from cryoray.train.run import RunResult, TrainPlan, plan_training, run_training
+
+__all__ = ["RunResult", "TrainConfig", "TrainPlan", "plan_training", "run_training"]

@@ -1,0 +1,115 @@
+"""The training config: one validated YAML file for data, model, targets, optimiser and run."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+
+from cryoray.config import Section
+from cryoray.data import DataConfig
+from cryoray.losses import LossConfig
+from cryoray.models import ModelConfig
+from cryoray.store import LABEL_KINDS
+
+__all__ = [
+    "CheckpointConfig",
+    "OptimizerConfig",
+    "ScheduleConfig",
+    "TargetConfig",
+    "TrackingConfig",
+    "TrainConfig",
+    "WorkersConfig",
+]
+
+
+class TargetConfig(Section):
+    """What one model head learns: a label array of the store and the loss against it."""
+
+    label: str
+    loss: LossConfig
+
+    @model_validator(mode="after")
+    def _known_label(self) -> TargetConfig:
+        if self.label not in LABEL_KINDS:
+            raise ValueError(f"unknown label '{self.label}' (known: {', '.join(LABEL_KINDS)})")
+        return self
+
+
+class OptimizerConfig(Section):
+    """Optimiser (Cryo2Struct: NAdam 1e-4; CryoTEN: Adam 5e-4)."""
+
+    name: Literal["adam", "adamw", "nadam", "sgd"] = "adam"
+    lr: PositiveFloat = 1e-4
+    weight_decay: float = Field(0.0, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+
+
+class ScheduleConfig(Section):
+    """Epochs, validation cadence and learning-rate schedule.
+
+    Args:
+        epochs: passes over the training split.
+        val_every_steps: validate (and checkpoint) every N optimiser steps; 0 = at each epoch end.
+        max_steps_per_epoch: cut epochs short (quick runs, smoke tests); None = whole split.
+        scheduler: ``plateau`` (ReduceLROnPlateau on the validation loss, as published),
+            ``cosine`` (to ``min_lr`` over the run) or ``none``.
+        warmup_steps: linear warm-up from 0 before the schedule.
+    """
+
+    epochs: PositiveInt = 10
+    val_every_steps: NonNegativeInt = 0
+    max_steps_per_epoch: PositiveInt | None = None
+    scheduler: Literal["plateau", "cosine", "none"] = "plateau"
+    factor: float = Field(0.5, gt=0.0, lt=1.0)
+    patience: NonNegativeInt = 2
+    min_lr: float = Field(1e-5, ge=0.0)
+    warmup_steps: NonNegativeInt = 0
+
+
+class WorkersConfig(Section):
+    """Data-parallel workers (one process each; gloo on CPU, nccl on GPU).
+
+    ``data_cpus`` is kept free of training workers for Ray Data's read tasks: workers that
+    take every CPU starve the reads and training hangs.
+    """
+
+    num_workers: PositiveInt = 1
+    use_gpu: bool = False
+    cpus_per_worker: PositiveFloat = 1.0
+    data_cpus: PositiveFloat = 1.0
+
+
+class CheckpointConfig(Section):
+    """Keep the best ``keep`` checkpoints by ``metric`` (a reported metric name)."""
+
+    keep: PositiveInt = 2
+    metric: str = "val/loss"
+    mode: Literal["min", "max"] = "min"
+
+
+class TrackingConfig(Section):
+    """MLflow: ``uri`` None = an sqlite database ``mlflow.db`` inside the run directory."""
+
+    uri: str | None = None
+    experiment: str = "cryoray"
+
+
+class TrainConfig(Section):
+    """A whole training run (see ``cryoray train --help`` and the example configs)."""
+
+    name: str = Field("train", pattern=r"^[A-Za-z0-9._-]+$")
+    output: str = "runs"
+    data: DataConfig
+    model: ModelConfig
+    targets: dict[str, TargetConfig] = Field(min_length=1)
+    optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    batch_size: PositiveInt = 8
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    grad_clip: PositiveFloat | None = 1.0
+    seed: int = 0
+    workers: WorkersConfig = WorkersConfig()
+    checkpoints: CheckpointConfig = CheckpointConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    max_failures: NonNegativeInt = 2

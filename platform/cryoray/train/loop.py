@@ -1,0 +1,136 @@
+"""The per-worker training loop that Ray Train runs on every data-parallel worker."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from pathlib import Path
+
+import ray.train
+import ray.train.torch
+import torch
+
+from cryoray.losses import build_loss
+from cryoray.models import build_model
+from cryoray.train.checkpoints import TrainingState, load_checkpoint, save_checkpoint, unwrap
+from cryoray.train.config import TrainConfig
+from cryoray.train.evaluate import head_inputs, head_target, validate
+from cryoray.train.optim import Schedule, build_optimizer
+from cryoray.train.targets import is_classification
+from cryoray.train.tracking import Tracker
+from cryoray.viz.training import save_sample
+
+__all__ = ["train_loop"]
+
+LOG_EVERY = 10  # steps per MLflow write (metrics are logged for every step)
+
+
+def _dtypes(labels: dict[str, str]) -> dict[str, torch.dtype]:
+    types = {"input": torch.float32}
+    types.update({label: torch.int64 if is_classification(label) else torch.float32 for label in labels.values()})
+    return types
+
+
+def _autocast(config: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
+    wanted = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=wanted)
+
+
+def train_loop(loop_config: dict) -> None:
+    """Train on this worker's shards; rank 0 logs to MLflow and saves the checkpoints.
+
+    ``loop_config`` holds ``config`` (a :class:`TrainConfig` as a dict), ``class_counts``
+    (per head, or None), ``total_steps``, ``tracking_uri`` and ``run_id``. Restores from the
+    latest checkpoint when Ray Train has one (after a worker failure, or a resumed run);
+    a resumed epoch starts over on freshly shuffled data.
+    """
+    config = TrainConfig.model_validate(loop_config["config"])
+    rank = ray.train.get_context().get_world_rank()
+    torch.manual_seed(config.seed)  # same initial weights on every rank
+    device = ray.train.torch.get_device()
+    model = ray.train.torch.prepare_model(build_model(config.model))
+    labels = {head: target.label for head, target in config.targets.items()}
+    losses = {h: build_loss(t.loss, loop_config["class_counts"].get(h)).to(device) for h, t in config.targets.items()}
+    optimizer = build_optimizer(config.optimizer, model.parameters())
+    schedule = Schedule(config.schedule, optimizer, loop_config["total_steps"])
+    tracker = Tracker(loop_config["tracking_uri"], loop_config["run_id"]) if rank == 0 else None
+
+    state = TrainingState()
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            state = load_checkpoint(Path(folder), model, optimizer, schedule)
+        if tracker:
+            tracker.metrics({"restored_from_step": state.step}, state.step)
+
+    autocast = _autocast(config, device)
+    dtypes = _dtypes(labels)
+    train_shard, val_shard = ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("val")
+    pending: dict[int, dict[str, float]] = {}
+
+    def flush() -> None:
+        for step, values in sorted(pending.items()):
+            tracker.metrics(values, step)
+        pending.clear()
+
+    def checkpoint_now(epoch_done: int) -> None:
+        metrics, sample = validate(unwrap(model), val_shard.iter_torch_batches(batch_size=config.batch_size, dtypes=dtypes, device=device), labels, losses, autocast)
+        schedule.validated(metrics["val/loss"], state.step)
+        metrics.update({"epoch": epoch_done, "step": state.step, "lr": schedule.lr})
+        state.metrics = metrics
+        with tempfile.TemporaryDirectory() as folder:
+            saved = None
+            if rank == 0:
+                flush()
+                tracker.metrics(metrics, state.step)
+                if sample is not None:
+                    picture = Path(folder) / f"sample_step{state.step:07d}.png"
+                    save_sample(picture, {k: v.numpy() for k, v in sample.items()}, title=f"step {state.step}")
+                    tracker.artifact(picture, "samples")
+                save_checkpoint(Path(folder) / "checkpoint", model, optimizer, schedule, state, loop_config["config"])
+                saved = ray.train.Checkpoint.from_directory(str(Path(folder) / "checkpoint"))
+            ray.train.report(metrics, checkpoint=saved)
+
+    model.train()
+    for epoch in range(state.epoch, config.schedule.epochs):
+        started, seen = time.perf_counter(), 0
+        batches = train_shard.iter_torch_batches(
+            batch_size=config.batch_size,
+            dtypes=dtypes,
+            device=device,
+            local_shuffle_buffer_size=config.data.shuffle_buffer,
+            drop_last=True,
+        )
+        for i, batch in enumerate(batches):
+            if config.schedule.max_steps_per_epoch is not None and i >= config.schedule.max_steps_per_epoch:
+                break
+            x = head_inputs(batch)
+            with autocast:
+                outputs = model(x)
+            results = {h: losses[h](outputs[h].float(), head_target(batch, labels[h])) for h in labels}
+            loss = sum(r.total for r in results.values())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            state.step += 1
+            schedule.step(state.step)
+            seen += len(x)
+            if tracker:
+                values = {"train/loss": float(loss.detach()), "lr": schedule.lr}
+                for head, result in results.items():
+                    values.update({f"train/{head}/{term}": float(v) for term, v in result.terms.items()})
+                pending[state.step] = values
+                if len(pending) >= LOG_EVERY:
+                    flush()
+            if config.schedule.val_every_steps and state.step % config.schedule.val_every_steps == 0:
+                checkpoint_now(epoch)
+        state.epoch = epoch + 1
+        if tracker:
+            pending.setdefault(state.step, {})["train/subgrids_per_s_per_worker"] = seen / max(1e-9, time.perf_counter() - started)
+        if not config.schedule.val_every_steps or state.step % config.schedule.val_every_steps:
+            checkpoint_now(state.epoch)
+    if tracker:
+        flush()

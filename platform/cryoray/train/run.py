@@ -1,0 +1,230 @@
+"""Launch a training run on Ray Train: checks first, then the data, MLflow and the trainer.
+
+Everything that can be wrong with a config (unknown model, missing store, labels the store lacks,
+box and model sizes that disagree, heads without targets, too few CPUs) fails here, before any
+worker starts, with one :class:`~cryoray.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+import ray.train
+import torch
+import yaml
+from ray.train.torch import TorchTrainer
+
+from cryoray.data import class_counts, plan_blocks, read_subgrids
+from cryoray.data.augment import crop_size
+from cryoray.errors import ConfigError
+from cryoray.models import build_model
+from cryoray.store import SubgridStore
+from cryoray.train.config import TrainConfig
+from cryoray.train.loop import train_loop
+from cryoray.train.targets import CLASS_NAMES, is_classification
+from cryoray.train.tracking import Tracker, default_tracking_uri, flatten, open_run
+from cryoray.viz.training import save_curves
+
+__all__ = ["TrainPlan", "plan_training", "run_training", "RunResult"]
+
+RUN_RECORD = "cryoray_run.json"
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """What the checks found: the store, the read blocks, class counts and step counts."""
+
+    config: TrainConfig
+    store: SubgridStore
+    train_blocks: list
+    val_blocks: list
+    class_counts: dict[str, list[int] | None]
+    steps_per_epoch: int
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.config.schedule.epochs
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: str
+    checkpoint: str | None
+    best_checkpoint: str | None
+    metrics: dict
+    tracking_uri: str
+    mlflow_run_id: str
+
+
+def plan_training(config: TrainConfig, *, source: object) -> TrainPlan:
+    """Check ``config`` against its store and model, and plan the data; no worker is started.
+
+    Raises:
+        ConfigError: anything in the config that cannot work, naming the key.
+        SourceError, StoreSchemaError: the store is missing or invalid.
+    """
+    with torch.device("meta"):
+        model = build_model(config.model)  # shapes only, no memory
+    heads = dict(model.out_channels_by_head)
+    if set(heads) != set(config.targets):
+        raise ConfigError(source, f"targets: the {config.model.name} model has heads {sorted(heads)}, targets name {sorted(config.targets)}")
+    store = SubgridStore.open(config.data.store)
+    kinds = store.settings["label_kinds"]
+    box = store.settings["tiling"]["box"]
+    try:
+        side = crop_size(config.data.augment, box)
+    except ValueError as exc:
+        raise ConfigError(source, f"data.{exc}") from exc
+    if side != config.model.img_size:
+        raise ConfigError(source, f"model.img_size is {config.model.img_size} but the data gives {side}³ sub-grids (store boxes {box}³, data.augment.crop {config.data.augment.crop})")
+    for head, target in config.targets.items():
+        if target.label not in kinds:
+            raise ConfigError(source, f"targets.{head}.label: the store {store.url} has no '{target.label}' labels (it has {', '.join(kinds)})")
+        task = "classification" if is_classification(target.label) else "regression"
+        if target.loss.task != task:
+            raise ConfigError(source, f"targets.{head}.loss: {target.loss.task} loss for the {task} label '{target.label}'")
+        wanted = len(CLASS_NAMES[target.label]) if task == "classification" else 1
+        if heads[head] != wanted:
+            raise ConfigError(source, f"model: head '{head}' has {heads[head]} output channels, '{target.label}' needs {wanted}")
+    _check_cpus(config, source)
+    train_blocks, val_blocks = _plan_splits(store, config, source)
+    for split, blocks in (("train", train_blocks), ("val", val_blocks)):
+        if not blocks:
+            raise ConfigError(source, f"data.store: {store.url} has no {split} sub-grids")
+    counts = {
+        head: class_counts(store, train_blocks, t.label, len(CLASS_NAMES[t.label])).tolist() if is_classification(t.label) else None
+        for head, t in config.targets.items()
+    }
+    n_train = sum(b.size for b in train_blocks)
+    per_step = config.batch_size * config.workers.num_workers
+    steps = n_train // per_step
+    if steps == 0:
+        raise ConfigError(source, f"batch_size: {n_train} training sub-grids are fewer than one step ({config.batch_size} × {config.workers.num_workers} workers)")
+    if config.schedule.max_steps_per_epoch:
+        steps = min(steps, config.schedule.max_steps_per_epoch)
+    return TrainPlan(config, store, train_blocks, val_blocks, counts, steps)
+
+
+def _plan_splits(store: SubgridStore, config: TrainConfig, source: object) -> tuple[list, list]:
+    """Training and validation blocks; ``holdout: auto`` takes the store's splits when they give a validation set."""
+    data = config.data
+    holdout = data.holdout
+    args = {"val_fraction": data.val_fraction, "block_subgrids": data.block_subgrids}
+    if holdout == "auto":
+        splits = store.attrs["splits"]
+        has_val = splits is not None and "val" in splits["assignment"].values()
+        holdout = "splits" if has_val else "subgrids"
+    try:
+        return plan_blocks(store, "train", holdout=holdout, **args), plan_blocks(store, "val", holdout=holdout, **args)
+    except ValueError as exc:
+        raise ConfigError(source, f"data.holdout: {exc}") from exc
+
+
+def _check_cpus(config: TrainConfig, source: object) -> None:
+    w = config.workers
+    if not ray.is_initialized():
+        return
+    have = ray.cluster_resources().get("CPU", 0.0)
+    need = w.num_workers * w.cpus_per_worker + w.data_cpus
+    if need > have:
+        raise ConfigError(
+            source,
+            f"workers: {w.num_workers} workers × {w.cpus_per_worker} CPU + {w.data_cpus} CPU for data reads = {need:g} CPUs, "
+            f"the cluster has {have:g} (lower workers.cpus_per_worker: workers that take every CPU starve the reads)",
+        )
+    if w.use_gpu and ray.cluster_resources().get("GPU", 0.0) < w.num_workers:
+        raise ConfigError(source, f"workers: {w.num_workers} GPU workers asked for, the cluster has {ray.cluster_resources().get('GPU', 0):g} GPUs")
+
+
+def run_training(config: TrainConfig, *, source: object, resume: bool = False) -> RunResult:
+    """Train as ``config`` says (on the Ray cluster this process is connected to, or a local one).
+
+    ``resume`` continues the run of the same ``name`` in ``output`` from its latest
+    checkpoint and MLflow run; without it an existing run directory is an error.
+    """
+    if not ray.is_initialized():
+        ray.init()
+    plan = plan_training(config, source=source)
+    storage = config.output if "://" in config.output else os.path.abspath(config.output)
+    run_dir = f"{storage.rstrip('/')}/{config.name}"
+    record_path = Path(run_dir) / RUN_RECORD
+    if "://" not in storage:
+        exists = record_path.exists()
+        if exists and not resume:
+            raise ConfigError(source, f"name: run {run_dir} exists; pass --resume to continue it, or choose another name")
+        if resume and not exists:
+            raise ConfigError(source, f"--resume: no run at {run_dir} to resume")
+    record = json.loads(record_path.read_text()) if resume else {}
+    uri = config.tracking.uri or default_tracking_uri(config.output)
+    config_dict = config.model_dump(mode="json")
+    run_id = open_run(uri, config.tracking.experiment, f"{storage}/mlartifacts", config.name, flatten(config_dict), record.get("mlflow_run_id"))
+    tracker = Tracker(uri, run_id)
+    if not resume:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        (Path(run_dir) / "config.yaml").write_text(yaml.safe_dump(config_dict, sort_keys=False))
+        tracker.artifact(Path(run_dir) / "config.yaml")
+        record_path.write_text(json.dumps({"mlflow_run_id": run_id, "tracking_uri": uri}, indent=1))
+    datasets = {
+        "train": read_subgrids(config.data.store, plan.train_blocks, ["input", *{t.label for t in config.targets.values()}], augment=config.data.augment),
+        "val": read_subgrids(config.data.store, plan.val_blocks, ["input", *{t.label for t in config.targets.values()}], shuffle=False),
+    }
+    w = config.workers
+    trainer = TorchTrainer(
+        train_loop,
+        train_loop_config={
+            "config": config_dict,
+            "class_counts": plan.class_counts,
+            "total_steps": plan.total_steps,
+            "tracking_uri": uri,
+            "run_id": run_id,
+        },
+        scaling_config=ray.train.ScalingConfig(num_workers=w.num_workers, use_gpu=w.use_gpu, resources_per_worker={"CPU": w.cpus_per_worker}),
+        run_config=ray.train.RunConfig(
+            name=config.name,
+            storage_path=storage,
+            checkpoint_config=ray.train.CheckpointConfig(
+                num_to_keep=config.checkpoints.keep,
+                checkpoint_score_attribute=config.checkpoints.metric,
+                checkpoint_score_order=config.checkpoints.mode,
+            ),
+            failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
+        ),
+        datasets=datasets,
+    )
+    ok = False
+    try:
+        result = trainer.fit()
+        ok = True
+    finally:
+        _log_curves(tracker, Path(run_dir) if "://" not in storage else None)
+        tracker.finish(ok)
+    best = result.get_best_checkpoint(config.checkpoints.metric, config.checkpoints.mode) if result.best_checkpoints else None
+    return RunResult(
+        run_dir=run_dir,
+        checkpoint=result.checkpoint.path if result.checkpoint else None,
+        best_checkpoint=best.path if best else None,
+        metrics={k: v for k, v in (result.metrics or {}).items() if isinstance(v, (int, float))},
+        tracking_uri=uri,
+        mlflow_run_id=run_id,
+    )
+
+
+def _log_curves(tracker: Tracker, run_dir: Path | None) -> None:
+    """Loss and validation curves as one PNG artifact (and beside the run when local)."""
+    keys = ["train/loss", "val/loss"]
+    keys += sorted(k for k in tracker.client.get_run(tracker.run_id).data.metrics if k.endswith(("/f1/CA", "/pcc", "/macro_f1")))
+    curves = {k: tracker.history(k) for k in keys}
+    if not any(curves.values()):
+        return
+    folder = run_dir or Path(os.getcwd())
+    path = folder / "curves.png"
+    save_curves(path, curves)
+    tracker.artifact(path)
+    if run_dir is None:
+        path.unlink()
+
+
