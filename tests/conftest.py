@@ -12,6 +12,11 @@ import numpy as np
 import pytest
 
 from cryoray.io import DensityMap, GridFrame
+from cryoray.pipelines.entry import ingest_entry
+from cryoray.pipelines.ingest_config import IngestConfig
+from cryoray.pipelines.manifest import ManifestRow
+from cryoray.sample import haemoglobin
+from cryoray.store import StoreWriter
 from tests.servers import emdb_layout, http_server, moto_s3, s3_env, stop_test_cluster
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,16 +98,30 @@ def emdb_mirror(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
 def ray_local(s3_endpoint):
     """A local Ray instance for the session (started after the S3 variables, so workers see them).
 
-    It lives in its own temp dir, so whatever `ray.shutdown()` leaves behind is found and stopped.
+    It lives in its own temp dir (yielded), so whatever `ray.shutdown()` leaves behind is found
+    and stopped, and tests can find its processes.
     """
     import ray
 
     tmp = tempfile.mkdtemp(prefix="rl", dir="/tmp")  # short: Ray's socket paths are limited
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=tmp)
-    yield
+    yield tmp
     ray.shutdown()
     stop_test_cluster({}, tmp)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory) -> Path:
+    """The bundled EMD-3488 sample ingested in-process (c2s, all labels): a real store for data and training tests."""
+    entry = haemoglobin()
+    url = tmp_path_factory.mktemp("train") / "sample.zarr"
+    config = IngestConfig()
+    writer = StoreWriter(str(url), config.layout())
+    row = ManifestRow(entry_id=entry.entry_id, map=str(entry.map), model=str(entry.model), sequence=str(entry.sequence), resolution=entry.resolution)
+    ingest_entry(row, config, str(url), config.layout())
+    writer.commit(entry.entry_id)
+    return url
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

@@ -143,7 +143,7 @@ def s3_env(endpoint: str) -> dict[str, str]:
     }
 
 
-__all__ = ["free_port", "moto_s3", "http_server", "emdb_layout", "s3_env", "stop_test_cluster", "cluster_marker"]
+__all__ = ["free_port", "moto_s3", "http_server", "emdb_layout", "s3_env", "stop_test_cluster", "cluster_marker", "cluster_processes"]
 
 
 def _marked_pids(needles: list[bytes], directory: str | None) -> list[int]:
@@ -189,6 +189,19 @@ def stop_test_cluster(markers: dict[str, str], directory: str, *, grace: float =
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.3)
     return len(found)
+
+
+def cluster_processes(directory: str, title: str) -> list[int]:
+    """Live processes of the test cluster in ``directory`` whose title contains ``title``
+    (e.g. ``RayTrainWorker``: Ray sets worker titles to ``ray::<actor class>...``)."""
+    found = []
+    for pid in _alive(_marked_pids([], directory)):
+        try:
+            if title.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            continue
+    return found
 
 
 def _alive(pids: list[int]) -> list[int]:

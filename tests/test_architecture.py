@@ -15,6 +15,7 @@ RANK = {
     "sample": 0,
     "io": 1,
     "config": 2,
+    "runtime": 2,
     "preprocessing": 3,
     "metrics": 3,
     "viz": 3,

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from cryoray.config.loading import Section, config_with_overrides, load_config, validate_config
+from cryoray.config.loading import Section, config_with_overrides, load_config, load_config_with_sets, validate_config
 
-__all__ = ["Section", "config_with_overrides", "load_config", "validate_config"]
+__all__ = ["Section", "config_with_overrides", "load_config", "load_config_with_sets", "validate_config"]

@@ -8,7 +8,7 @@ file (or ``--flags``) and whose reason names the dotted key, e.g.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
 import pydantic
@@ -17,7 +17,7 @@ import yaml
 from cryoray.errors import ConfigError
 from cryoray.io.sources import read_text
 
-__all__ = ["Section", "validate_config", "load_config", "config_with_overrides"]
+__all__ = ["Section", "validate_config", "load_config", "config_with_overrides", "load_config_with_sets"]
 
 MAX_CONFIG_BYTES = 1 << 20
 C = TypeVar("C", bound="Section")
@@ -46,13 +46,17 @@ def validate_config(cls: type[C], data: object, *, source: object, prefix: str =
         raise ConfigError(source, "; ".join(problems[:3]) + more) from exc
 
 
-def load_config(cls: type[C], path: str | os.PathLike, *, section: str | None = None) -> C:
-    """Load a YAML file (path or fsspec URL) into ``cls``, optionally from one top-level section."""
+def _read_yaml(path: str | os.PathLike) -> object:
     text = read_text(path, limit=MAX_CONFIG_BYTES, what="config file", corrupt=ConfigError)
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(path, f"not valid YAML: {' '.join(str(exc).split())}") from exc
+
+
+def load_config(cls: type[C], path: str | os.PathLike, *, section: str | None = None) -> C:
+    """Load a YAML file (path or fsspec URL) into ``cls``, optionally from one top-level section."""
+    data = _read_yaml(path)
     if section is not None:
         if not isinstance(data, Mapping) or section not in data:
             raise ConfigError(path, f"missing top-level section '{section}'")
@@ -72,3 +76,32 @@ def config_with_overrides(
     settings.update({k: v for k, v in overrides.items() if v is not None})
     source = f"{path} + command-line options" if path else "command-line options"
     return validate_config(cls, settings, source=source)
+
+
+def load_config_with_sets(cls: type[C], path: str | os.PathLike, sets: Sequence[str] = ()) -> C:
+    """Load a whole-file config with ``--set dotted.key=value`` changes (values parsed as YAML).
+
+    ``schedule.epochs=3`` or ``model.name=unet`` replace one setting; a key may create a
+    missing section. Errors name the file plus the options.
+    """
+    data = _read_yaml(path)
+    data = {} if data is None else data
+    source = f"{path} + --set options" if sets else path
+    if not isinstance(data, dict):
+        raise ConfigError(path, f"expected a mapping of settings, got {type(data).__name__}")
+    for item in sets:
+        key, eq, text = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(source, f"--set {item!r}: expected KEY=VALUE, e.g. schedule.epochs=3")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(source, f"--set {item!r}: value is not valid YAML") from exc
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(source, f"--set {item!r}: {part} is not a section")
+        node[parts[-1]] = value
+    return validate_config(cls, data, source=source)

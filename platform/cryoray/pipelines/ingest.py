@@ -9,7 +9,6 @@ groups behind, and a re-run skips what was committed. Splits are computed at the
 from __future__ import annotations
 
 import logging
-import os
 import time
 import traceback
 from functools import partial
@@ -21,6 +20,7 @@ from cryoray.pipelines.entry import ingest_entry
 from cryoray.pipelines.ingest_config import IngestConfig
 from cryoray.pipelines.manifest import ManifestRow, read_manifest
 from cryoray.pipelines.splits import assign_splits
+from cryoray.runtime import ensure_ray
 from cryoray.store import StoreWriter, SubgridStore
 
 __all__ = ["run_ingest"]
@@ -40,15 +40,6 @@ def _task(item: dict, *, config_json: str, store_url: str) -> dict:
         return {"ok": False, "entry_id": row.entry_id, "error": "InternalError", "reason": f"{type(exc).__name__}: {exc}"}
 
 
-def _ensure_ray(address: str | None, num_cpus: int | None) -> None:
-    if ray.is_initialized():
-        return
-    if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-
-
 def run_ingest(
     manifest: str,
     store_url: str,
@@ -66,7 +57,7 @@ def run_ingest(
     log.info("ingest: %d entries, %d already in the store, %d to do", len(rows), len(rows) - len(todo), len(todo))
     ok, failed = [], []
     if todo:
-        _ensure_ray(address, num_cpus)
+        ensure_ray(address, num_cpus)
         items = [{"row": r.model_dump_json()} for r in todo]
         dataset = ray.data.from_items(items, override_num_blocks=len(items))
         results = dataset.map(

@@ -50,7 +50,8 @@ class ScheduleConfig(Section):
 
     Args:
         epochs: passes over the training split.
-        val_every_steps: validate (and checkpoint) every N optimiser steps; 0 = at each epoch end.
+        val_every_steps: also validate (and checkpoint) every N optimiser steps within epochs;
+            0 = only at each epoch end (always done).
         max_steps_per_epoch: cut epochs short (quick runs, smoke tests); None = whole split.
         scheduler: ``plateau`` (ReduceLROnPlateau on the validation loss, as published),
             ``cosine`` (to ``min_lr`` over the run) or ``none``.

@@ -41,9 +41,10 @@ def train_loop(loop_config: dict) -> None:
     """Train on this worker's shards; rank 0 logs to MLflow and saves the checkpoints.
 
     ``loop_config`` holds ``config`` (a :class:`TrainConfig` as a dict), ``class_counts``
-    (per head, or None), ``total_steps``, ``tracking_uri`` and ``run_id``. Restores from the
-    latest checkpoint when Ray Train has one (after a worker failure, or a resumed run);
-    a resumed epoch starts over on freshly shuffled data.
+    (per head, or None), ``steps_per_epoch``, ``tracking_uri`` and ``run_id``. Restores from
+    the latest checkpoint when Ray Train has one (after a worker failure, or a resumed run);
+    an epoch interrupted mid-way is finished with its remaining number of steps, drawn from
+    freshly shuffled data, so a run always ends after ``epochs × steps_per_epoch`` steps.
     """
     config = TrainConfig.model_validate(loop_config["config"])
     rank = ray.train.get_context().get_world_rank()
@@ -53,7 +54,8 @@ def train_loop(loop_config: dict) -> None:
     labels = {head: target.label for head, target in config.targets.items()}
     losses = {h: build_loss(t.loss, loop_config["class_counts"].get(h)).to(device) for h, t in config.targets.items()}
     optimizer = build_optimizer(config.optimizer, model.parameters())
-    schedule = Schedule(config.schedule, optimizer, loop_config["total_steps"])
+    per_epoch = int(loop_config["steps_per_epoch"])
+    schedule = Schedule(config.schedule, optimizer, per_epoch * config.schedule.epochs)
     tracker = Tracker(loop_config["tracking_uri"], loop_config["run_id"]) if rank == 0 else None
 
     state = TrainingState()
@@ -74,10 +76,10 @@ def train_loop(loop_config: dict) -> None:
             tracker.metrics(values, step)
         pending.clear()
 
-    def checkpoint_now(epoch_done: int) -> None:
+    def checkpoint_now() -> None:
         metrics, sample = validate(unwrap(model), val_shard.iter_torch_batches(batch_size=config.batch_size, dtypes=dtypes, device=device), labels, losses, autocast)
         schedule.validated(metrics["val/loss"], state.step)
-        metrics.update({"epoch": epoch_done, "step": state.step, "lr": schedule.lr})
+        metrics.update({"epoch": state.epoch, "step": state.step, "lr": schedule.lr})
         state.metrics = metrics
         with tempfile.TemporaryDirectory() as folder:
             saved = None
@@ -102,8 +104,8 @@ def train_loop(loop_config: dict) -> None:
             local_shuffle_buffer_size=config.data.shuffle_buffer,
             drop_last=True,
         )
-        for i, batch in enumerate(batches):
-            if config.schedule.max_steps_per_epoch is not None and i >= config.schedule.max_steps_per_epoch:
+        for batch in batches:
+            if state.step >= (epoch + 1) * per_epoch:
                 break
             x = head_inputs(batch)
             with autocast:
@@ -125,12 +127,11 @@ def train_loop(loop_config: dict) -> None:
                 pending[state.step] = values
                 if len(pending) >= LOG_EVERY:
                     flush()
-            if config.schedule.val_every_steps and state.step % config.schedule.val_every_steps == 0:
-                checkpoint_now(epoch)
+            if state.step < (epoch + 1) * per_epoch and config.schedule.val_every_steps and state.step % config.schedule.val_every_steps == 0:
+                checkpoint_now()
         state.epoch = epoch + 1
         if tracker:
             pending.setdefault(state.step, {})["train/subgrids_per_s_per_worker"] = seen / max(1e-9, time.perf_counter() - started)
-        if not config.schedule.val_every_steps or state.step % config.schedule.val_every_steps:
-            checkpoint_now(state.epoch)
+        checkpoint_now()
     if tracker:
         flush()

@@ -22,6 +22,7 @@ from cryoray.data import class_counts, plan_blocks, read_subgrids
 from cryoray.data.augment import crop_size
 from cryoray.errors import ConfigError
 from cryoray.models import build_model
+from cryoray.runtime import ensure_ray
 from cryoray.store import SubgridStore
 from cryoray.train.config import TrainConfig
 from cryoray.train.loop import train_loop
@@ -29,7 +30,7 @@ from cryoray.train.targets import CLASS_NAMES, is_classification
 from cryoray.train.tracking import Tracker, default_tracking_uri, flatten, open_run
 from cryoray.viz.training import save_curves
 
-__all__ = ["TrainPlan", "plan_training", "run_training", "RunResult"]
+__all__ = ["TrainPlan", "check_cluster", "plan_training", "run_training", "RunResult"]
 
 RUN_RECORD = "cryoray_run.json"
 
@@ -90,7 +91,6 @@ def plan_training(config: TrainConfig, *, source: object) -> TrainPlan:
         wanted = len(CLASS_NAMES[target.label]) if task == "classification" else 1
         if heads[head] != wanted:
             raise ConfigError(source, f"model: head '{head}' has {heads[head]} output channels, '{target.label}' needs {wanted}")
-    _check_cpus(config, source)
     train_blocks, val_blocks = _plan_splits(store, config, source)
     for split, blocks in (("train", train_blocks), ("val", val_blocks)):
         if not blocks:
@@ -124,10 +124,9 @@ def _plan_splits(store: SubgridStore, config: TrainConfig, source: object) -> tu
         raise ConfigError(source, f"data.holdout: {exc}") from exc
 
 
-def _check_cpus(config: TrainConfig, source: object) -> None:
+def check_cluster(config: TrainConfig, source: object) -> None:
+    """Refuse worker settings the connected cluster cannot run without starving data reads."""
     w = config.workers
-    if not ray.is_initialized():
-        return
     have = ray.cluster_resources().get("CPU", 0.0)
     need = w.num_workers * w.cpus_per_worker + w.data_cpus
     if need > have:
@@ -140,14 +139,15 @@ def _check_cpus(config: TrainConfig, source: object) -> None:
         raise ConfigError(source, f"workers: {w.num_workers} GPU workers asked for, the cluster has {ray.cluster_resources().get('GPU', 0):g} GPUs")
 
 
-def run_training(config: TrainConfig, *, source: object, resume: bool = False) -> RunResult:
-    """Train as ``config`` says (on the Ray cluster this process is connected to, or a local one).
+def run_training(
+    config: TrainConfig, *, source: object, resume: bool = False, address: str | None = None, num_cpus: int | None = None
+) -> RunResult:
+    """Train as ``config`` says, on the Ray cluster at ``address`` (or RAY_ADDRESS, or this
+    process's connection, or a local instance of ``num_cpus``).
 
     ``resume`` continues the run of the same ``name`` in ``output`` from its latest
     checkpoint and MLflow run; without it an existing run directory is an error.
     """
-    if not ray.is_initialized():
-        ray.init()
     plan = plan_training(config, source=source)
     storage = config.output if "://" in config.output else os.path.abspath(config.output)
     run_dir = f"{storage.rstrip('/')}/{config.name}"
@@ -158,6 +158,8 @@ def run_training(config: TrainConfig, *, source: object, resume: bool = False) -
             raise ConfigError(source, f"name: run {run_dir} exists; pass --resume to continue it, or choose another name")
         if resume and not exists:
             raise ConfigError(source, f"--resume: no run at {run_dir} to resume")
+    ensure_ray(address, num_cpus)
+    check_cluster(config, source)
     record = json.loads(record_path.read_text()) if resume else {}
     uri = config.tracking.uri or default_tracking_uri(config.output)
     config_dict = config.model_dump(mode="json")
@@ -178,7 +180,7 @@ def run_training(config: TrainConfig, *, source: object, resume: bool = False) -
         train_loop_config={
             "config": config_dict,
             "class_counts": plan.class_counts,
-            "total_steps": plan.total_steps,
+            "steps_per_epoch": plan.steps_per_epoch,
             "tracking_uri": uri,
             "run_id": run_id,
         },

@@ -1,0 +1,10 @@
+"""Training job: `ray job submit --working-dir . -- python jobs/train.py CONFIG [--set KEY=VALUE] [--resume]`."""
+
+from __future__ import annotations
+
+import sys
+
+from cryoray.cli.main import main
+
+if __name__ == "__main__":
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -1,0 +1,39 @@
+"""Train a model on a sub-grid store with Ray Train (data-parallel; CPU or GPU workers).
+
+The YAML config names the store, the model, each head's target label and loss, the optimiser,
+schedule, workers and checkpoints (see the examples in cryoray/train/configs/). Everything is
+checked before any worker starts. Metrics, the config and pictures go to MLflow (default: an
+sqlite database OUTPUT/mlflow.db); checkpoints (safetensors) to OUTPUT/NAME/.
+
+Example usage:
+  $ cryoray train atoms.yaml
+  $ cryoray train atoms.yaml --set schedule.epochs=3 --set workers.num_workers=2
+  $ cryoray train atoms.yaml --resume
+  $ ray job submit --working-dir . -- python jobs/train.py atoms.yaml
+  $ mlflow ui --backend-store-uri sqlite:///runs/mlflow.db
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+
+from cryoray.cli.output import add_json_flag, emit
+from cryoray.config import load_config_with_sets
+from cryoray.train import TrainConfig, run_training
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="training config (YAML), path or URL")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="change one setting, e.g. schedule.epochs=3 (repeatable)")
+    parser.add_argument("--resume", action="store_true", help="continue the run of the same name from its latest checkpoint")
+    ray_group = parser.add_argument_group("Ray")
+    ray_group.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local instance)")
+    ray_group.add_argument("--num-cpus", type=int, help="CPUs of a local Ray instance (default: all)")
+    add_json_flag(parser)
+
+
+def main(args: argparse.Namespace) -> None:
+    config = load_config_with_sets(TrainConfig, args.config, args.sets)
+    result = run_training(config, source=args.config, resume=args.resume, address=args.address, num_cpus=args.num_cpus)
+    emit(args, asdict(result))

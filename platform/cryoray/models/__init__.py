@@ -1,0 +1,16 @@
+"""3D networks chosen by name in a YAML config; every one returns a dict of named outputs."""
+
+from __future__ import annotations
+
+from cryoray.models.config import ModelConfig, SegFormer3DConfig, UNetConfig, UNETRConfig, UNETRPPConfig
+from cryoray.models.registry import MODEL_NAMES, build_model
+
+__all__ = [
+    "MODEL_NAMES",
+    "ModelConfig",
+    "SegFormer3DConfig",
+    "UNETRConfig",
+    "UNETRPPConfig",
+    "UNetConfig",
+    "build_model",
+]

@@ -1,0 +1,82 @@
+"""A plain 3D U-Net baseline: MONAI's residual UNet with a dict output."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from monai.networks.nets import UNet
+from torch import nn
+
+from cryoray.models.checks import LayerSpec, check_input, check_unet
+
+__all__ = ["UNetModel"]
+
+
+class UNetModel(nn.Module):
+    """A convolution-only U-Net, the baseline the transformers have to beat.
+
+    Kerfoot et al., "Left-Ventricle Quantification Using Residual U-Net", STACOM 2018,
+    https://doi.org/10.1007/978-3-030-12029-0_40 (MONAI's ``UNet``). One output: a map
+    (``out_channels=1``, regression) or class logits. 3D only. Input BNHWD with sides that are
+    multiples of the product of ``strides``; returns ``{"output": tensor}`` at full resolution.
+
+    Args:
+        in_channels: input channels. Defaults to 1.
+        out_channels: output channels (1 for regression, else logits per class). Defaults to 1.
+        img_size: box side used in training, checked to be a multiple of the product of ``strides``;
+            the network itself takes any such side. Defaults to 48.
+        channels: channels per level. Defaults to (16, 32, 64, 128, 256).
+        strides: downsampling between levels. Defaults to (2, 2, 2, 2).
+        num_res_units: residual units per level. Defaults to 2.
+        dropout_rate: dropout in every unit. Defaults to 0.0.
+        norm: normalisation. Defaults to ``"instance"``.
+        act: activation. Defaults to ``"prelu"``.
+    """
+
+    heads: tuple[str, ...] = ("output",)
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        img_size: int = 48,
+        channels: Sequence[int] = (16, 32, 64, 128, 256),
+        strides: Sequence[int] = (2, 2, 2, 2),
+        num_res_units: int = 2,
+        dropout_rate: float = 0.0,
+        norm: LayerSpec = "instance",
+        act: LayerSpec = "prelu",
+    ) -> None:
+        check_unet(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            img_size=img_size,
+            channels=channels,
+            strides=strides,
+            num_res_units=num_res_units,
+            dropout_rate=dropout_rate,
+            norm=norm,
+            act=act,
+        )
+        super().__init__()
+        self.in_channels = in_channels
+        self.downsampling = math.prod(strides)
+        self.out_channels_by_head = {"output": out_channels}
+        self.net = UNet(
+            spatial_dims=3,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            channels=tuple(channels),
+            strides=tuple(strides),
+            num_res_units=num_res_units,
+            act=act,
+            norm=norm,
+            dropout=dropout_rate,
+        )
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The output ``(B, out_channels, D, H, W)`` for a batch of boxes."""
+        check_input(x.shape, in_channels=self.in_channels, multiple_of=self.downsampling)
+        return {"output": self.net(x)}

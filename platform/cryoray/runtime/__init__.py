@@ -1,0 +1,7 @@
+"""Connecting to Ray: a cluster when one is named, else a local instance."""
+
+from __future__ import annotations
+
+from cryoray.runtime.ray_cluster import ensure_ray
+
+__all__ = ["ensure_ray"]

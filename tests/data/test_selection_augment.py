@@ -1,0 +1,68 @@
+"""Split planning, augmentation and class counts on the real sample store (no Ray)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cryoray.data import AugmentConfig, augment_block, class_counts, plan_blocks
+from cryoray.data.selection import held_out
+from cryoray.store import SubgridStore
+
+def _ids(blocks) -> list[tuple[str, int]]:
+    out = []
+    for b in blocks:
+        rows = range(b.stop - b.start) if b.keep is None else b.keep
+        out += [(b.entry_id, b.start + r) for r in rows]
+    return out
+
+def test_subgrid_holdout_partitions_every_entry(sample_store) -> None:
+    store = SubgridStore.open(sample_store)
+    n = store.entry_metadata("EMD-3488")["n_subgrids"]
+    train = _ids(plan_blocks(store, "train", holdout="subgrids", val_fraction=0.25, block_subgrids=16))
+    val = _ids(plan_blocks(store, "val", holdout="subgrids", val_fraction=0.25, block_subgrids=16))
+    assert not set(train) & set(val)
+    assert sorted(train + val) == [("EMD-3488", i) for i in range(n)]
+    assert 0 < len(val) < n / 2
+    assert plan_blocks(store, "test", holdout="subgrids", val_fraction=0.25) == []
+    # Stable: the same hash whatever the block size.
+    again = _ids(plan_blocks(store, "val", holdout="subgrids", val_fraction=0.25, block_subgrids=64))
+    assert again == val
+    with pytest.raises(ValueError, match="records no splits"):
+        plan_blocks(store, "train", holdout="splits")
+
+def test_held_out_fraction_is_close_to_asked() -> None:
+    share = held_out("EMD-1234", np.arange(20000), 0.1).mean()
+    assert 0.09 < share < 0.11
+
+def test_blocks_are_whole_chunks(sample_store) -> None:
+    store = SubgridStore.open(sample_store)
+    chunk = store.settings["chunk_subgrids"]
+    for block in plan_blocks(store, "train", holdout="subgrids", block_subgrids=chunk + 1):
+        assert block.start % (2 * chunk) == 0  # rounded up to two chunks
+
+def test_augment_moves_input_and_labels_together() -> None:
+    rng = np.random.default_rng(1)
+    density = rng.random((6, 16, 16, 16)).astype(np.float32)
+    labels = (density > 0.7).astype(np.uint8) + (density > 0.9)
+    for config in (AugmentConfig(rot90=1.0, flip=0.5), AugmentConfig(crop=10, rot90=0.5, flip=1.0)):
+        out = augment_block({"input": density, "atom": labels}, config, np.random.default_rng(2))
+        side = config.crop or 16
+        assert out["input"].shape == (6, side, side, side) and out["atom"].dtype == np.uint8
+        expected = (out["input"] > 0.7).astype(np.uint8) + (out["input"] > 0.9)
+        np.testing.assert_array_equal(out["atom"], expected)
+    whole = augment_block({"input": density}, AugmentConfig(rot90=1.0), np.random.default_rng(3))["input"]
+    assert not np.array_equal(whole, density)  # every sub-grid was rotated
+    np.testing.assert_allclose(np.sort(whole.ravel()), np.sort(density.ravel()))
+    with pytest.raises(ValueError, match="larger than the store's boxes"):
+        augment_block({"input": density}, AugmentConfig(crop=17), rng)
+
+def test_class_counts_match_the_labels(sample_store) -> None:
+    store = SubgridStore.open(sample_store)
+    blocks = plan_blocks(store, "train", holdout="subgrids", val_fraction=0.2)
+    counts = class_counts(store, blocks, "atom", 4)
+    labels = np.concatenate([store.read(b.entry_id, "atom", b.start, b.stop)[list(b.keep or range(b.stop - b.start))] for b in blocks])
+    np.testing.assert_array_equal(counts, np.bincount(labels.ravel(), minlength=4))
+    assert counts[1] > 0 and counts[0] > 100 * counts[1]  # Cα voxels are rare
+    with pytest.raises(ValueError, match="has 2 classes"):
+        class_counts(store, blocks, "atom", 2)
