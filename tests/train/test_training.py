@@ -51,7 +51,7 @@ def test_train_track_checkpoint_and_resume(sample_store, tmp_path, ray_local) ->
     assert run.info.status == "FINISHED"
     assert run.data.params["model.name"] == "unetr" and run.data.params["optimizer.lr"] == "0.001"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] == list(range(1, 9))
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "val/loss")] == [4, 8]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val/loss")] == [0, 4, 8]  # 0: untrained
     assert 0.0 <= run.data.metrics["val/output/f1/CA"] <= 1.0
     files = _artifacts(client, run.info.run_id)
     assert "config.yaml" in files and "curves.png" in files
@@ -64,7 +64,7 @@ def test_train_track_checkpoint_and_resume(sample_store, tmp_path, ray_local) ->
     assert resumed.mlflow_run_id == result.mlflow_run_id
     assert resumed.metrics["step"] == 12 and resumed.metrics["epoch"] == 3
     assert [m.value for m in client.get_metric_history(run.info.run_id, "restored_from_step")] == [8]
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "val/loss")] == [4, 8, 12]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val/loss")] == [0, 4, 8, 12]
 
 
 def test_two_workers_regression(sample_store, tmp_path, ray_local) -> None:

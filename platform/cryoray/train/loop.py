@@ -76,8 +76,12 @@ def train_loop(loop_config: dict) -> None:
             tracker.metrics(values, step)
         pending.clear()
 
+    def evaluate() -> tuple[dict[str, float], dict | None]:
+        batches = val_shard.iter_torch_batches(batch_size=config.batch_size, dtypes=dtypes, device=device)
+        return validate(unwrap(model), batches, labels, losses, autocast)
+
     def checkpoint_now() -> None:
-        metrics, sample = validate(unwrap(model), val_shard.iter_torch_batches(batch_size=config.batch_size, dtypes=dtypes, device=device), labels, losses, autocast)
+        metrics, sample = evaluate()
         schedule.validated(metrics["val/loss"], state.step)
         metrics.update({"epoch": state.epoch, "step": state.step, "lr": schedule.lr})
         state.metrics = metrics
@@ -94,6 +98,11 @@ def train_loop(loop_config: dict) -> None:
                 saved = ray.train.Checkpoint.from_directory(str(Path(folder) / "checkpoint"))
             ray.train.report(metrics, checkpoint=saved)
 
+    if checkpoint is None:
+        # The untrained model's scores, logged at step 0: the baseline every curve starts from.
+        baseline, _ = evaluate()
+        if tracker:
+            tracker.metrics(baseline, 0)
     model.train()
     for epoch in range(state.epoch, config.schedule.epochs):
         started, seen = time.perf_counter(), 0

@@ -1,0 +1,42 @@
+"""The example training configs shipped with the package (``cryoray/train/configs/``)."""
+
+from __future__ import annotations
+
+import shutil
+from importlib import resources
+from pathlib import Path
+
+from cryoray.config import validate_config
+from cryoray.config.loading import load_config
+from cryoray.train.config import TrainConfig
+from cryoray.train.run import RunResult, run_training
+
+__all__ = ["EXAMPLES", "example_config", "train_sample"]
+
+#: example name -> what it trains
+EXAMPLES = {
+    "c2s_atoms_unetr": "Cryo2Struct atom classifier (UNETR, 32³)",
+    "c2s_amino_unetr": "Cryo2Struct amino-acid classifier (UNETR, 32³)",
+    "c2s2_segformer3d": "Cryo2Struct2 multi-task atoms + amino acids (SegFormer3D)",
+    "cryoten_unetrpp": "CryoTEN map enhancement (UNETR++, 48³ crops of 64³)",
+    "sample_atoms": "small UNETR atom classifier for the bundled sample on one CPU",
+}
+
+
+def example_config(name: str) -> Path:
+    """Path of a shipped example config (copy it and edit, or use ``--set``)."""
+    if name not in EXAMPLES:
+        raise KeyError(f"no example config {name!r}; choose one of {', '.join(EXAMPLES)}")
+    return Path(str(resources.files(__package__).joinpath("configs", f"{name}.yaml")))
+
+
+def train_sample(store: Path, output: Path, *, epochs: int | None = None) -> RunResult:
+    """Train ``sample_atoms`` on the sample store into ``output/runs`` (replacing an earlier demo run)."""
+    path = example_config("sample_atoms")
+    config = load_config(TrainConfig, path).model_dump()
+    config["data"]["store"] = str(store)
+    config["output"] = str(output / "runs")
+    if epochs is not None:
+        config["schedule"]["epochs"] = epochs
+    shutil.rmtree(output / "runs" / config["name"], ignore_errors=True)
+    return run_training(validate_config(TrainConfig, config, source=path), source=path)

@@ -1,0 +1,285 @@
+"""Benchmark: sub-grids/s the training data path delivers, from a local store and from S3.
+
+    .venv/bin/python tests/benchmarks/bench_data_path.py [--store /tmp/bench_store/store.zarr] [--repeat 10] [--passes 5]
+    # smoke: --repeat 2 --passes 2 --sweep-passes 1 --sweep block --sources local
+
+What is timed is what a training worker consumes: ``read_subgrids(url, blocks, ["input", "atom"])``
+(shuffled blocks, no augmentation unless ``--augment P``) iterated with
+``iter_torch_batches(batch_size=32, dtypes={"input": float32, "atom": int64},
+local_shuffle_buffer_size=256, drop_last=True)``, as cryoray.train.loop does, here in the driver
+of a local Ray instance of ``--cpus`` CPUs. One pass = every planned block once; the first pass of
+each configuration is a warm-up (worker processes start and open the store) and is not counted.
+
+Data: a store of the real entries of tests.pipelines.test_ingest.ENTRIES (32³ float16 input, uint8
+labels; ~450 sub-grids, built in ~45 s on 2 cores when ``--store`` does not exist yet; kept there
+for reuse, or in a temp folder without ``--store``). Its blocks are repeated ``--repeat`` times so a
+pass is several thousand sub-grids. The S3 source is the same store copied (s3fs ``put``) into a
+moto_server bucket on 127.0.0.1, which runs on the same cores as everything else.
+
+Reported per source and configuration: sub-grids/s (best and median of the passes), MB/s of the
+arrays as stored decoded (float16 input + uint8 atom, 96 KiB per sub-grid) and as compressed on
+disk, time to the first batch, and the S3/local ratio. Goals: >= 1500 sub-grids/s locally, S3 >=
+50 % of local.
+
+Knobs (``--sweep``; each changes one thing from the baseline):
+  block     data.block_subgrids 64 / 256 (baseline: None = 4 chunks = 128)
+  batch     batch size 8 / 128 (baseline 32)
+  parallel  read tasks of 0.5 CPU (up to 2x as many reads in flight; a copy of read_subgrids that
+            passes num_cpus=0.5 to map_batches, with cryoray's own read function) and Ray Data
+            limited to 1 CPU (DataContext.execution_options.resource_limits.cpu = 1: what a Ray
+            Train run with one 1-CPU worker on 2 CPUs leaves the reads)
+  prefetch  iter_torch_batches(prefetch_batches=4) (baseline and cryoray.train.loop: 1)
+  shuffle   local_shuffle_buffer_size 0 (what the buffer costs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+REAL = REPO.parent / "shared" / "data" / "real"
+sys.path.insert(0, str(REPO))
+
+from tests.pipelines.test_ingest import ENTRIES, write_manifest  # noqa: E402
+from tests.servers import moto_s3, s3_env  # noqa: E402
+
+NAMES = ("input", "atom")
+BYTES_PER_VOXEL = 2 + 1  # float16 input + uint8 atom, as stored
+GOAL_LOCAL = 1500.0
+GOAL_RATIO = 0.5
+
+BASELINE = {"block_subgrids": None, "batch_size": 32, "shuffle_buffer": 256, "prefetch_batches": 1, "task_cpus": None, "data_cpu_limit": None}
+SWEEPS = {
+    "block": [{"block_subgrids": 64}, {"block_subgrids": 256}],
+    "batch": [{"batch_size": 8}, {"batch_size": 128}],
+    "parallel": [{"task_cpus": 0.5}, {"data_cpu_limit": 1}],
+    "prefetch": [{"prefetch_batches": 4}],
+    "shuffle": [{"shuffle_buffer": 0}],
+}
+
+
+def build_store(path: Path, cpus: int) -> None:
+    """Ingest the real entries with models (as bench_ingest.py does) into a new store at ``path``."""
+    from cryoray.pipelines.ingest import run_ingest
+    from cryoray.pipelines.ingest_config import IngestConfig
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [(e, *(REAL / p for p in v[:3]), v[3]) for e, v in ENTRIES.items()]
+    manifest = write_manifest(path.parent / f"{path.name}.manifest.csv", rows)
+    t0 = time.perf_counter()
+    report = run_ingest(str(manifest), str(path), IngestConfig(), num_cpus=cpus)
+    print(f"built {path}: {report['n_subgrids']} sub-grids of {len(report['ingested'])} entries in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def copy_to_s3(local: Path, bucket: str) -> str:
+    """Copy the store into a new bucket of the moto server the AWS_* variables point at."""
+    import boto3
+    import s3fs
+
+    boto3.client("s3").create_bucket(Bucket=bucket)  # s3fs mkdir fails against moto in us-east-1
+    fs = s3fs.S3FileSystem()
+    t0 = time.perf_counter()
+    fs.put(str(local), f"{bucket}/store.zarr", recursive=True)
+    print(f"copied the store to s3://{bucket}/store.zarr in {time.perf_counter() - t0:.1f} s", flush=True)
+    return f"s3://{bucket}/store.zarr"
+
+
+def stored_bytes_per_subgrid(store_path: Path, n_subgrids: int) -> float:
+    """Compressed bytes of input + atom on disk, per sub-grid (chunk files only)."""
+    total = 0
+    for name in NAMES:
+        total += sum(p.stat().st_size for p in store_path.glob(f"entries/*/{name}/**/*") if p.is_file() and p.name != "zarr.json")
+    return total / n_subgrids
+
+
+def plan(url: str, block_subgrids: int | None, repeat: int) -> list:
+    """Every sub-grid of the store, in blocks, ``repeat`` times (the store's train split when it
+    has splits with a train part, else every entry split by sub-grid with a tiny held-out share)."""
+    from cryoray.data import plan_blocks
+    from cryoray.store import SubgridStore
+
+    store = SubgridStore.open(url)
+    splits = store.attrs["splits"]
+    if splits is not None and "train" in splits["assignment"].values():
+        blocks = plan_blocks(store, "train", holdout="splits", block_subgrids=block_subgrids)
+    else:
+        blocks = plan_blocks(store, "train", holdout="subgrids", val_fraction=1e-6, block_subgrids=block_subgrids)
+    return blocks * repeat
+
+
+@contextlib.contextmanager
+def data_context(cpu_limit: float | None) -> Iterator[None]:
+    """Ray Data settings while a dataset is created (a Dataset copies the context when made)."""
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    saved = copy.deepcopy(ctx.execution_options)
+    if cpu_limit is not None:
+        ctx.execution_options.resource_limits = ctx.execution_options.resource_limits.copy(cpu=cpu_limit)
+    try:
+        yield
+    finally:
+        ctx.execution_options = saved
+
+
+def dataset(url: str, blocks: list, knobs: dict, augment):
+    """The dataset of one configuration: cryoray's read_subgrids itself unless task CPUs change."""
+    import ray.data
+
+    from cryoray.data import read_subgrids
+    from cryoray.data.reader import _read
+
+    with data_context(knobs["data_cpu_limit"]):
+        if knobs["task_cpus"] is None:
+            return read_subgrids(url, blocks, list(NAMES), augment=augment)
+        # read_subgrids line for line, plus num_cpus for the read tasks (the function is cryoray's).
+        items = [{"entry_id": b.entry_id, "start": b.start, "stop": b.stop, "keep": list(b.keep or ())} for b in blocks]
+        ds = ray.data.from_items(items, override_num_blocks=len(items)).randomize_block_order()
+        return ds.map_batches(
+            _read,
+            batch_size=1,
+            batch_format="numpy",
+            num_cpus=knobs["task_cpus"],
+            fn_kwargs={"url": url, "names": NAMES, "augment": augment, "shuffle": True},
+        )
+
+
+def time_pass(ds, knobs: dict) -> tuple[int, float, float]:
+    """(sub-grids, seconds, seconds to the first batch) of one pass, as the training loop iterates."""
+    import torch
+
+    t0 = time.perf_counter()
+    first, n = None, 0
+    for batch in ds.iter_torch_batches(
+        batch_size=knobs["batch_size"],
+        dtypes={"input": torch.float32, "atom": torch.int64},
+        local_shuffle_buffer_size=knobs["shuffle_buffer"] or None,
+        prefetch_batches=knobs["prefetch_batches"],
+        drop_last=True,
+    ):
+        if first is None:
+            first = time.perf_counter() - t0
+        n += len(batch["input"])
+    return n, time.perf_counter() - t0, first or 0.0
+
+
+def measure(url: str, knobs: dict, *, repeat: int, passes: int, box: int, disk_bytes: float, augment) -> dict:
+    blocks = plan(url, knobs["block_subgrids"], repeat)
+    ds = dataset(url, blocks, knobs, augment)
+    time_pass(ds, knobs)  # warm-up: not counted
+    runs = [time_pass(ds, knobs) for _ in range(passes)]
+    rates = [n / s for n, s, _ in runs]
+    decoded = box**3 * BYTES_PER_VOXEL
+    best, median = max(rates), statistics.median(rates)
+    return {
+        "subgrids_per_pass": runs[0][0],
+        "blocks": len(blocks),
+        "passes_s": [round(s, 2) for _, s, _ in runs],
+        "best_subgrids_per_s": round(best, 1),
+        "median_subgrids_per_s": round(median, 1),
+        "median_decoded_MB_per_s": round(median * decoded / 1e6, 1),
+        "median_disk_MB_per_s": round(median * disk_bytes / 1e6, 1),
+        "median_first_batch_s": round(statistics.median(f for _, _, f in runs), 3),
+    }
+
+
+def label(knobs: dict) -> str:
+    changed = {k: v for k, v in knobs.items() if BASELINE[k] != v}
+    return "baseline" if not changed else ",".join(f"{k}={v}" for k, v in changed.items())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, help="existing store to read, or where to build one (default: a temp folder)")
+    parser.add_argument("--repeat", type=int, default=10, help="repeat the store's blocks this many times per pass")
+    parser.add_argument("--passes", type=int, default=5, help="timed passes of the baseline (after one warm-up)")
+    parser.add_argument("--sweep-passes", type=int, default=2, help="timed passes of each knob setting (after one warm-up)")
+    parser.add_argument("--sweep", nargs="*", default=list(SWEEPS), choices=list(SWEEPS), help="knob groups to try (none: baseline only)")
+    parser.add_argument("--sources", nargs="+", default=["local", "s3"], choices=["local", "s3"])
+    parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray instance")
+    parser.add_argument("--augment", type=float, default=0.0, help="rot90 and flip probability (training uses 0.4; 0 = none)")
+    args = parser.parse_args()
+
+    import ray
+    import ray.data
+
+    from cryoray.data import AugmentConfig
+    from cryoray.store import SubgridStore
+
+    augment = AugmentConfig(rot90=args.augment, flip=args.augment) if args.augment else None
+    results: dict[str, object] = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
+    with contextlib.ExitStack() as stack:
+        if "s3" in args.sources:
+            endpoint = stack.enter_context(moto_s3())
+            os.environ.update(s3_env(endpoint))  # before ray.init: the read tasks must see them
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_data_")))
+        ray_tmp = tempfile.mkdtemp(prefix="bd", dir="/tmp")  # short: Ray's socket paths are limited
+        stack.callback(lambda: __import__("shutil").rmtree(ray_tmp, ignore_errors=True))
+        ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, _temp_dir=ray_tmp)
+        stack.callback(ray.shutdown)
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False  # tqdm redraws in this process cost time; not part of the path
+        ctx.print_on_execution_start = False
+
+        store_path = args.store or tmp / "store.zarr"
+        if not store_path.exists():
+            build_store(store_path, args.cpus)
+        store = SubgridStore.open(store_path)
+        n_subgrids = len(store.index)
+        box = int(store.settings["tiling"]["box"])
+        disk_bytes = stored_bytes_per_subgrid(store_path, n_subgrids)
+        results["store"] = {"path": str(store_path), "subgrids": n_subgrids, "box": box, "input_dtype": store.settings["input_dtype"],
+                            "chunk_subgrids": store.settings["chunk_subgrids"], "disk_bytes_per_subgrid_input_atom": round(disk_bytes)}
+        print("store:", results["store"], flush=True)
+        urls = {"local": str(store_path)}
+        if "s3" in args.sources:
+            urls["s3"] = copy_to_s3(store_path, "bench-data-path")
+
+        configs = [dict(BASELINE)] + [{**BASELINE, **change} for group in args.sweep for change in SWEEPS[group]]
+        table: dict[str, dict[str, dict]] = {}
+        for knobs in configs:
+            name = label(knobs)
+            passes = args.passes if name == "baseline" else args.sweep_passes
+            row = table.setdefault(name, {})
+            for source in args.sources:
+                row[source] = measure(urls[source], knobs, repeat=args.repeat, passes=passes, box=box, disk_bytes=disk_bytes, augment=augment)
+                print(f"{name:32s} {source:5s} {row[source]}", flush=True)
+            if "local" in row and "s3" in row:
+                row["s3_over_local"] = round(row["s3"]["median_subgrids_per_s"] / row["local"]["median_subgrids_per_s"], 3)
+        results["configs"] = table
+
+    base = table["baseline"]
+    print("\n== sub-grids/s (median of passes; best in brackets); goals: local >= %d/s, S3 >= %d %% of local" % (GOAL_LOCAL, 100 * GOAL_RATIO))
+    for name, row in table.items():
+        cells = []
+        for source in args.sources:
+            r = row[source]
+            cells.append(f"{source} {r['median_subgrids_per_s']:7.0f} ({r['best_subgrids_per_s']:.0f}) {r['median_decoded_MB_per_s']:6.1f} MB/s")
+        if "s3_over_local" in row:
+            cells.append(f"S3/local {row['s3_over_local']:.2f}")
+        print(f"  {name:32s} " + " | ".join(cells))
+    verdict = {}
+    if "local" in base:
+        verdict["local_goal_met"] = base["local"]["median_subgrids_per_s"] >= GOAL_LOCAL
+    if "s3_over_local" in base:
+        verdict["s3_goal_met"] = base["s3_over_local"] >= GOAL_RATIO
+    for source in args.sources:
+        verdict[f"fastest_{source}"] = max(table, key=lambda k: table[k][source]["median_subgrids_per_s"])
+    results["verdict"] = verdict
+    print("verdict:", verdict)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    main()
