@@ -24,6 +24,7 @@ RANK = {
     "store": 4,
     "losses": 4,
     "data": 5,
+    "build": 5,
     "pipelines": 5,
     "train": 6,
     "cli": 7,
