@@ -27,7 +27,8 @@ RANK = {
     "build": 5,
     "pipelines": 5,
     "train": 6,
-    "cli": 7,
+    "tune": 7,
+    "cli": 8,
 }
 
 

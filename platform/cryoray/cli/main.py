@@ -20,7 +20,7 @@ from cryoray.errors import InputError
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Command names, each the module ``cryoray.cli.<name>`` (underscores for dashes).
-COMMANDS = ("info", "prepare", "resample", "fit", "simulate", "ingest", "store", "train", "demo")
+COMMANDS = ("info", "prepare", "resample", "fit", "simulate", "ingest", "store", "train", "tune", "demo")
 
 
 def _load(name: str) -> ModuleType:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,29 +125,42 @@ def _plan_splits(store: SubgridStore, config: TrainConfig, source: object) -> tu
         raise ConfigError(source, f"data.holdout: {exc}") from exc
 
 
-def check_cluster(config: TrainConfig, source: object) -> None:
-    """Refuse worker settings the connected cluster cannot run without starving data reads."""
+def check_cluster(config: TrainConfig, source: object, *, runs: int = 1, per_run_cpus: float = 0.0) -> None:
+    """Refuse worker settings the connected cluster cannot run without starving data reads.
+
+    ``runs`` trainings at once (a sweep's concurrent trials), each with ``per_run_cpus`` more
+    (its Tune trial), must leave ``workers.data_cpus`` for Ray Data's read tasks.
+    """
     w = config.workers
     have = ray.cluster_resources().get("CPU", 0.0)
-    need = w.num_workers * w.cpus_per_worker + w.data_cpus
-    if need > have:
+    need = runs * (w.num_workers * w.cpus_per_worker + per_run_cpus) + w.data_cpus
+    if need > have + 1e-9:
         raise ConfigError(
             source,
-            f"workers: {w.num_workers} workers × {w.cpus_per_worker} CPU + {w.data_cpus} CPU for data reads = {need:g} CPUs, "
-            f"the cluster has {have:g} (lower workers.cpus_per_worker: workers that take every CPU starve the reads)",
+            f"workers: {runs} × ({w.num_workers} workers × {w.cpus_per_worker} CPU + {per_run_cpus:g}) + {w.data_cpus} CPU "
+            f"for data reads = {need:g} CPUs, the cluster has {have:g} (lower workers.cpus_per_worker: workers that "
+            "take every CPU starve the reads)",
         )
-    if w.use_gpu and ray.cluster_resources().get("GPU", 0.0) < w.num_workers:
-        raise ConfigError(source, f"workers: {w.num_workers} GPU workers asked for, the cluster has {ray.cluster_resources().get('GPU', 0):g} GPUs")
+    if w.use_gpu and ray.cluster_resources().get("GPU", 0.0) < runs * w.num_workers:
+        raise ConfigError(source, f"workers: {runs * w.num_workers} GPU workers asked for, the cluster has {ray.cluster_resources().get('GPU', 0):g} GPUs")
 
 
 def run_training(
-    config: TrainConfig, *, source: object, resume: bool = False, address: str | None = None, num_cpus: int | None = None
+    config: TrainConfig,
+    *,
+    source: object,
+    resume: bool = False,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    callbacks: Sequence[object] = (),
+    parent_run_id: str | None = None,
 ) -> RunResult:
     """Train as ``config`` says, on the Ray cluster at ``address`` (or RAY_ADDRESS, or this
     process's connection, or a local instance of ``num_cpus``).
 
     ``resume`` continues the run of the same ``name`` in ``output`` from its latest
-    checkpoint and MLflow run; without it an existing run directory is an error.
+    checkpoint and MLflow run; without it an existing run directory is an error. A sweep passes
+    Ray Train ``callbacks`` (e.g. Tune's report callback) and its MLflow ``parent_run_id``.
     """
     plan = plan_training(config, source=source)
     storage = config.output if "://" in config.output else os.path.abspath(config.output)
@@ -163,16 +177,19 @@ def run_training(
     record = json.loads(record_path.read_text()) if resume else {}
     uri = config.tracking.uri or default_tracking_uri(config.output)
     config_dict = config.model_dump(mode="json")
-    run_id = open_run(uri, config.tracking.experiment, f"{storage}/mlartifacts", config.name, flatten(config_dict), record.get("mlflow_run_id"))
+    run_id = open_run(
+        uri, config.tracking.experiment, f"{storage}/mlartifacts", config.name, flatten(config_dict), record.get("mlflow_run_id"), parent_run_id
+    )
     tracker = Tracker(uri, run_id)
     if not resume:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         (Path(run_dir) / "config.yaml").write_text(yaml.safe_dump(config_dict, sort_keys=False))
         tracker.artifact(Path(run_dir) / "config.yaml")
         record_path.write_text(json.dumps({"mlflow_run_id": run_id, "tracking_uri": uri}, indent=1))
+    arrays = ["input", *sorted({t.label for t in config.targets.values()})]
     datasets = {
-        "train": read_subgrids(config.data.store, plan.train_blocks, ["input", *{t.label for t in config.targets.values()}], augment=config.data.augment),
-        "val": read_subgrids(config.data.store, plan.val_blocks, ["input", *{t.label for t in config.targets.values()}], shuffle=False),
+        "train": read_subgrids(config.data.store, plan.train_blocks, arrays, augment=config.data.augment),
+        "val": read_subgrids(config.data.store, plan.val_blocks, arrays, shuffle=False),
     }
     w = config.workers
     trainer = TorchTrainer(
@@ -194,6 +211,7 @@ def run_training(
                 checkpoint_score_order=config.checkpoints.mode,
             ),
             failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
+            callbacks=list(callbacks),
         ),
         datasets=datasets,
     )

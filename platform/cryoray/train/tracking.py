@@ -32,15 +32,27 @@ def flatten(config: Mapping, prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def open_run(uri: str, experiment: str, artifact_root: str, run_name: str, params: Mapping[str, str], run_id: str | None) -> str:
-    """Create the run (or reopen ``run_id`` when resuming) and log its params; returns its id."""
+def open_run(
+    uri: str,
+    experiment: str,
+    artifact_root: str,
+    run_name: str,
+    params: Mapping[str, str],
+    run_id: str | None = None,
+    parent_run_id: str | None = None,
+) -> str:
+    """Create the run (or reopen ``run_id`` when resuming) and log its params; returns its id.
+
+    With ``parent_run_id`` the run is that run's child (a sweep trial under its sweep).
+    """
     client = MlflowClient(uri)
     if run_id is not None:
         client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
         return run_id
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment, artifact_location=artifact_root)
-    run = client.create_run(experiment_id, run_name=run_name)
+    tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else None
+    run = client.create_run(experiment_id, run_name=run_name, tags=tags)
     items = [Param(k, v) for k, v in params.items()]
     for start in range(0, len(items), 100):
         client.log_batch(run.info.run_id, params=items[start : start + 100])

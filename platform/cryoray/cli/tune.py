@@ -1,0 +1,44 @@
+"""Sweep architectures, losses and hyperparameters with Ray Tune (each trial a Ray Train run).
+
+The YAML config holds `train:` (a base training config, as for `cryoray train`), `space:`
+(dotted keys of it -> grid / choice / uniform / loguniform / randint), `search:` (algorithm,
+num_samples, metric, mode, max_concurrent), `scheduler:` (ASHA early stopping), `tracking:` and
+`register_as:` (an MLflow registered-model name for the best trial's checkpoint). Every value of
+the space is checked before any trial starts. Results: OUTPUT/NAME/trials.txt and sweep.png, an
+MLflow parent run with a child run per trial.
+
+Example usage:
+  $ cryoray tune sweep.yaml
+  $ cryoray tune sweep.yaml --set search.num_samples=8
+  $ cryoray tune sweep.yaml --resume
+  $ ray job submit --working-dir . -- python jobs/tune.py sweep.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+
+from cryoray.cli.output import add_json_flag, emit
+from cryoray.config import load_config_with_sets
+from cryoray.tune import SweepConfig, run_sweep
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="sweep config (YAML), path or URL")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="change one setting, e.g. search.num_samples=8 (repeatable)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted sweep of the same name; finished trials are kept")
+    ray_group = parser.add_argument_group("Ray")
+    ray_group.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local instance)")
+    ray_group.add_argument("--num-cpus", type=int, help="CPUs of a local Ray instance (default: all)")
+    add_json_flag(parser)
+
+
+def main(args: argparse.Namespace) -> None:
+    sweep = load_config_with_sets(SweepConfig, args.config, args.sets)
+    result = run_sweep(sweep, source=args.config, resume=args.resume, address=args.address, num_cpus=args.num_cpus)
+    if args.json:
+        emit(args, {k: v for k, v in asdict(result).items() if k != "table"})
+        return
+    print(result.table)
+    emit(args, {k: v for k, v in asdict(result).items() if k not in ("table", "trials")})

@@ -1,0 +1,69 @@
+"""A real small sweep on the sample: MLflow parent/children, early stopping, the registered best model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from cryoray.config import validate_config
+from cryoray.errors import ConfigError
+from cryoray.tune import SweepConfig, run_sweep
+from tests.tune.conftest import small_sweep
+
+
+@pytest.mark.timeout(1500)
+def test_sweep_tracks_stops_and_registers(sample_store, tmp_path, ray_local) -> None:
+    sweep = validate_config(SweepConfig, small_sweep(sample_store, tmp_path), source="s.yaml")
+    result = run_sweep(sweep, source="s.yaml")
+    assert len(result.trials) == 4
+    families = {(t["model"]["name"], t["targets.output.loss"]["terms"][0]["kind"]) for t in result.trials}
+    assert families == {("unetr", "weighted_ce"), ("unetr", "ce"), ("unet", "weighted_ce"), ("unet", "ce")}
+    metric = [t["val/output/macro_f1"] for t in result.trials]
+    assert metric == sorted(metric, reverse=True)  # the table is sorted by the metric
+    statuses = [t["status"] for t in result.trials]
+    assert "stopped early" in statuses, result.table  # ASHA cut at least one trial
+    assert all(t["reports"] < 3 for t in result.trials if t["status"] == "stopped early")
+
+    client = MlflowClient(result.tracking_uri)
+    parent = client.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["cryoray.best_trial"] == result.best_trial
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert len(children) == 4
+    for child in children:
+        assert child.data.params["model.name"] in ("unetr", "unet")
+        assert "val/output/macro_f1" in child.data.metrics
+        assert child.info.status in ("FINISHED", "KILLED")
+    stopped = [c for c in children if c.data.tags.get("cryoray.trial_status") == "stopped early"]
+    assert stopped and all(c.info.status == "KILLED" for c in stopped)
+    parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"trials.txt", "sweep.png", "sweep.yaml"} <= parent_files
+
+    version = client.get_model_version("sample-atoms-best", result.registered_version)
+    best_child = next(c for c in children if c.info.run_name == result.best_trial)
+    assert version.run_id == best_child.info.run_id
+    model_files = {Path(a.path).name for a in client.list_artifacts(best_child.info.run_id, "model")}
+    assert {"model.safetensors", "config.yaml", "state.json"} <= model_files
+    assert Path(result.sweep_dir, "trials.txt").read_text().startswith("trial")
+
+
+@pytest.mark.parametrize(
+    ("space", "needle"),
+    [
+        ({"model": {"choice": [{"name": "resnet"}]}}, "space.model"),
+        ({"optimizer.lr": {"choice": []}}, "empty list of values"),
+        ({"optimizer.lr": {"loguniform": [-1.0, 0.1]}}, "bounds must be > 0"),
+        ({"optimizer.lr": {"uniform": [-0.1, 0.1]}}, "space.optimizer.lr = -0.1"),
+        ({"model.img_size": {"grid": [32, 48]}}, "model.img_size is 48"),
+    ],
+    ids=["unknown-model", "empty-choice", "negative-loguniform", "negative-lr", "wrong-box"],
+)
+def test_bad_space_fails_before_any_trial(sample_store, tmp_path, space, needle) -> None:
+    """Each value a dimension can take is checked up front (no Ray needed to refuse it)."""
+    with pytest.raises(ConfigError) as err:
+        sweep = validate_config(SweepConfig, small_sweep(sample_store, tmp_path, space=space), source="s.yaml")
+        run_sweep(sweep, source="s.yaml")
+    assert needle in str(err.value)
+    assert not (tmp_path / "s").exists()  # nothing started
