@@ -143,7 +143,7 @@ def s3_env(endpoint: str) -> dict[str, str]:
     }
 
 
-__all__ = ["free_port", "moto_s3", "http_server", "emdb_layout", "s3_env", "stop_test_cluster", "cluster_marker", "cluster_processes"]
+__all__ = ["cluster_marker", "cluster_processes", "emdb_layout", "free_port", "http_server", "moto_s3", "s3_env", "stop_test_cluster"]
 
 
 def _marked_pids(needles: list[bytes], directory: str | None) -> list[int]:

@@ -9,18 +9,18 @@ a bug in cryoray and is allowed to crash loudly.
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
+    "EmptyModelError",
     "InputError",
-    "SourceError",
     "MapFormatError",
-    "UnsupportedMapError",
-    "NonOrthogonalCellError",
     "MapTooLargeError",
     "MapValueError",
     "ModelFormatError",
-    "EmptyModelError",
     "ModelPlacementError",
+    "NonOrthogonalCellError",
     "SequenceFormatError",
-    "ConfigError",
+    "SourceError",
+    "UnsupportedMapError",
 ]
 
 

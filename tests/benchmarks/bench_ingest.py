@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 REAL = REPO.parent / "shared" / "data" / "real"
 sys.path.insert(0, str(REPO))
 
-from tests.pipelines.test_ingest import ENTRIES, write_manifest  # noqa: E402
+from tests.pipelines.test_ingest import ENTRIES, write_manifest
 
 BIG_ENTRY_CHILD = r"""
 import json, sys

@@ -46,14 +46,23 @@ def sample_store(folder: Path) -> Path:
     url = folder / "sample.zarr"
     config = IngestConfig()
     writer = StoreWriter(str(url), config.layout())
-    row = ManifestRow(entry_id=entry.entry_id, map=str(entry.map), model=str(entry.model), sequence=str(entry.sequence), resolution=entry.resolution)
+    row = ManifestRow(
+        entry_id=entry.entry_id,
+        map=str(entry.map),
+        model=str(entry.model),
+        sequence=str(entry.sequence),
+        resolution=entry.resolution,
+    )
     ingest_entry(row, config, str(url), config.layout())
     writer.commit(entry.entry_id)
     return url
 
 
 def history(result, key: str) -> list[tuple[int, float]]:
-    return [(m.step, round(m.value, 4)) for m in MlflowClient(result.tracking_uri).get_metric_history(result.mlflow_run_id, key)]
+    return [
+        (m.step, round(m.value, 4))
+        for m in MlflowClient(result.tracking_uri).get_metric_history(result.mlflow_run_id, key)
+    ]
 
 
 def main() -> None:

@@ -9,12 +9,14 @@ from cryoray.data import AugmentConfig, augment_block, class_counts, plan_blocks
 from cryoray.data.selection import held_out
 from cryoray.store import SubgridStore
 
+
 def _ids(blocks) -> list[tuple[str, int]]:
     out = []
     for b in blocks:
         rows = range(b.stop - b.start) if b.keep is None else b.keep
         out += [(b.entry_id, b.start + r) for r in rows]
     return out
+
 
 def test_subgrid_holdout_partitions_every_entry(sample_store) -> None:
     store = SubgridStore.open(sample_store)
@@ -31,15 +33,18 @@ def test_subgrid_holdout_partitions_every_entry(sample_store) -> None:
     with pytest.raises(ValueError, match="records no splits"):
         plan_blocks(store, "train", holdout="splits")
 
+
 def test_held_out_fraction_is_close_to_asked() -> None:
     share = held_out("EMD-1234", np.arange(20000), 0.1).mean()
     assert 0.09 < share < 0.11
+
 
 def test_blocks_are_whole_chunks(sample_store) -> None:
     store = SubgridStore.open(sample_store)
     chunk = store.settings["chunk_subgrids"]
     for block in plan_blocks(store, "train", holdout="subgrids", block_subgrids=chunk + 1):
         assert block.start % (2 * chunk) == 0  # rounded up to two chunks
+
 
 def test_augment_moves_input_and_labels_together() -> None:
     rng = np.random.default_rng(1)
@@ -57,11 +62,14 @@ def test_augment_moves_input_and_labels_together() -> None:
     with pytest.raises(ValueError, match="larger than the store's boxes"):
         augment_block({"input": density}, AugmentConfig(crop=17), rng)
 
+
 def test_class_counts_match_the_labels(sample_store) -> None:
     store = SubgridStore.open(sample_store)
     blocks = plan_blocks(store, "train", holdout="subgrids", val_fraction=0.2)
     counts = class_counts(store, blocks, "atom", 4)
-    labels = np.concatenate([store.read(b.entry_id, "atom", b.start, b.stop)[list(b.keep or range(b.stop - b.start))] for b in blocks])
+    labels = np.concatenate(
+        [store.read(b.entry_id, "atom", b.start, b.stop)[list(b.keep or range(b.stop - b.start))] for b in blocks]
+    )
     np.testing.assert_array_equal(counts, np.bincount(labels.ravel(), minlength=4))
     assert counts[1] > 0 and counts[0] > 100 * counts[1]  # Cα voxels are rare
     with pytest.raises(ValueError, match="has 2 classes"):

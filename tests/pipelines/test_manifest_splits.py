@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from cryoray.config import validate_config
 from cryoray.errors import ConfigError
 from cryoray.pipelines.ingest_config import IngestConfig, SplitConfig
 from cryoray.pipelines.manifest import read_manifest
 from cryoray.pipelines.splits import assign_splits, sequence_groups
-from cryoray.config import validate_config
 
 
 def test_csv_manifest_resolves_relative_paths(tmp_path) -> None:

@@ -32,7 +32,10 @@ def test_a_good_config_plans(sample_store, tmp_path) -> None:
     [
         ({"model": {"name": "resnet"}}, "model"),
         ({"targets__output__label": "colour"}, "unknown label 'colour'"),
-        ({"targets__output__loss": {"terms": [{"kind": "masked_mse"}]}}, "regression loss for the classification label"),
+        (
+            {"targets__output__loss": {"terms": [{"kind": "masked_mse"}]}},
+            "regression loss for the classification label",
+        ),
         ({"model__img_size": 48}, "model.img_size is 48 but the data gives 32"),
         ({"data__augment__crop": 40}, "larger than the store's boxes"),
         ({"targets": {"atoms": {"label": "atom", "loss": {"terms": [{"kind": "ce"}]}}}}, "heads ['output']"),

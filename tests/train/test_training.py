@@ -44,7 +44,9 @@ def test_train_track_checkpoint_and_resume(sample_store, tmp_path, ray_local) ->
     model.load_state_dict(load_file(ckpt / "model.safetensors"))
     state = torch.load(ckpt / "training_state.pt", weights_only=True)
     assert state["step"] == 8
-    assert json.loads((ckpt / "state.json").read_text())["metrics"]["val/loss"] == pytest.approx(result.metrics["val/loss"])
+    assert json.loads((ckpt / "state.json").read_text())["metrics"]["val/loss"] == pytest.approx(
+        result.metrics["val/loss"]
+    )
 
     client = MlflowClient(result.tracking_uri)
     run = client.get_run(result.mlflow_run_id)
@@ -71,8 +73,21 @@ def test_two_workers_regression(sample_store, tmp_path, ray_local) -> None:
     config = small_config(
         sample_store,
         tmp_path / "runs",
-        model={"name": "unetrpp", "img_size": 32, "feature_size": 8, "dims": [8, 16, 32, 32], "depths": [1, 1, 1, 1], "num_heads": 2, "proj_sizes": [16, 16, 16, 8]},
-        targets={"output": {"label": "simulated", "loss": {"terms": [{"kind": "masked_mse"}, {"kind": "ssim", "weight": 0.1}]}}},
+        model={
+            "name": "unetrpp",
+            "img_size": 32,
+            "feature_size": 8,
+            "dims": [8, 16, 32, 32],
+            "depths": [1, 1, 1, 1],
+            "num_heads": 2,
+            "proj_sizes": [16, 16, 16, 8],
+        },
+        targets={
+            "output": {
+                "label": "simulated",
+                "loss": {"terms": [{"kind": "masked_mse"}, {"kind": "ssim", "weight": 0.1}]},
+            }
+        },
         workers={"num_workers": 2, "cpus_per_worker": 0.5},
         schedule={"epochs": 1, "max_steps_per_epoch": 2},
         batch_size=2,
@@ -86,13 +101,17 @@ def test_two_workers_regression(sample_store, tmp_path, ray_local) -> None:
 
 
 def test_cluster_too_small_is_refused(sample_store, tmp_path, ray_local) -> None:
-    config = validate_config(TrainConfig, small_config(sample_store, tmp_path, workers={"num_workers": 2}), source="t.yaml")
+    config = validate_config(
+        TrainConfig, small_config(sample_store, tmp_path, workers={"num_workers": 2}), source="t.yaml"
+    )
     with pytest.raises(ConfigError, match="starve the reads"):
         check_cluster(config, "t.yaml")
 
 
 def test_killed_worker_restores_from_checkpoint(sample_store, tmp_path, ray_local) -> None:
-    config = small_config(sample_store, tmp_path / "runs", schedule={"epochs": 3, "max_steps_per_epoch": 4, "val_every_steps": 2})
+    config = small_config(
+        sample_store, tmp_path / "runs", schedule={"epochs": 3, "max_steps_per_epoch": 4, "val_every_steps": 2}
+    )
     run_dir = tmp_path / "runs" / "t"
     killed: list[int] = []
 

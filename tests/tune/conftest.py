@@ -6,11 +6,20 @@ from pathlib import Path
 
 from tests.train.conftest import small_config
 
-UNET = {"name": "unet", "out_channels": 4, "img_size": 32, "channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 1}
+UNET = {
+    "name": "unet",
+    "out_channels": 4,
+    "img_size": 32,
+    "channels": [4, 8, 16],
+    "strides": [2, 2],
+    "num_res_units": 1,
+}
 
 
 def small_sweep(store: Path, output: Path, **changes: object) -> dict:
-    base = small_config(store, output / "unused", schedule={"epochs": 3, "max_steps_per_epoch": 2}, workers={"cpus_per_worker": 0.5})
+    base = small_config(
+        store, output / "unused", schedule={"epochs": 3, "max_steps_per_epoch": 2}, workers={"cpus_per_worker": 0.5}
+    )
     base.pop("output")
     sweep = {
         "name": "s",

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from cryoray.config import validate_config
+from cryoray.config import load_config_with_sets, validate_config
 from cryoray.errors import ConfigError
 from cryoray.tune import SweepConfig, run_sweep
+from cryoray.tune.space import check_space
+from cryoray.tune.sweep import trial_base
 from tests.tune.conftest import small_sweep
 
 
@@ -67,3 +70,10 @@ def test_bad_space_fails_before_any_trial(sample_store, tmp_path, space, needle)
         run_sweep(sweep, source="s.yaml")
     assert needle in str(err.value)
     assert not (tmp_path / "s").exists()  # nothing started
+
+
+def test_shipped_sample_sweep_is_valid(sample_store) -> None:
+    path = Path(str(resources.files("cryoray.tune").joinpath("configs", "sample_sweep.yaml")))
+    sweep = load_config_with_sets(SweepConfig, path, [f"train.data.store={sample_store}"])
+    check_space(sweep, trial_base(sweep, "sqlite:///unused.db"), source=path)
+    assert set(sweep.space) == {"model", "targets.output.loss", "optimizer.lr"}

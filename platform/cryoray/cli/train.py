@@ -25,8 +25,17 @@ from cryoray.train import TrainConfig, run_training
 
 def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="training config (YAML), path or URL")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="change one setting, e.g. schedule.epochs=3 (repeatable)")
-    parser.add_argument("--resume", action="store_true", help="continue the run of the same name from its latest checkpoint")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change one setting, e.g. schedule.epochs=3 (repeatable)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run of the same name from its latest checkpoint"
+    )
     ray_group = parser.add_argument_group("Ray")
     ray_group.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local instance)")
     ray_group.add_argument("--num-cpus", type=int, help="CPUs of a local Ray instance (default: all)")

@@ -17,7 +17,7 @@ import yaml
 from cryoray.errors import ConfigError
 from cryoray.io.sources import read_text
 
-__all__ = ["Section", "validate_config", "load_config", "config_with_overrides", "load_config_with_sets"]
+__all__ = ["Section", "config_with_overrides", "load_config", "load_config_with_sets", "validate_config"]
 
 MAX_CONFIG_BYTES = 1 << 20
 C = TypeVar("C", bound="Section")

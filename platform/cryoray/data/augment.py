@@ -20,7 +20,9 @@ def crop_size(config: AugmentConfig, box: int) -> int:
     return config.crop or box
 
 
-def augment_block(arrays: Mapping[str, np.ndarray], config: AugmentConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def augment_block(
+    arrays: Mapping[str, np.ndarray], config: AugmentConfig, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Augment a block of sub-grids ``name -> (n, B, B, B)``; every array gets the same draw per sub-grid.
 
     The crop is drawn uniformly inside the box; a rotation picks k in 1..3 and one of the three
@@ -37,7 +39,9 @@ def augment_block(arrays: Mapping[str, np.ndarray], config: AugmentConfig, rng: 
         k, plane = int(rng.integers(1, 4)), _PLANES[int(rng.integers(0, 3))]
         flips = tuple(int(a) for a in np.flatnonzero(rng.random(3) < config.flip))
         for name in names:
-            view = arrays[name][i, corner[0] : corner[0] + size, corner[1] : corner[1] + size, corner[2] : corner[2] + size]
+            view = arrays[name][
+                i, corner[0] : corner[0] + size, corner[1] : corner[1] + size, corner[2] : corner[2] + size
+            ]
             if rotate:
                 view = np.rot90(view, k, plane)
             if flips:

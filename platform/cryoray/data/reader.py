@@ -30,7 +30,9 @@ def _open(url: str) -> SubgridStore:
     return SubgridStore.open(url)
 
 
-def _read(batch: dict[str, np.ndarray], *, url: str, names: tuple[str, ...], augment: AugmentConfig | None, shuffle: bool) -> dict[str, np.ndarray]:
+def _read(
+    batch: dict[str, np.ndarray], *, url: str, names: tuple[str, ...], augment: AugmentConfig | None, shuffle: bool
+) -> dict[str, np.ndarray]:
     store = _open(url)
     rng = np.random.default_rng()  # fresh per block: each epoch draws new augmentations
     out: dict[str, list[np.ndarray]] = {name: [] for name in names}

@@ -10,7 +10,7 @@ import numpy as np
 
 from cryoray.store import SubgridStore
 
-__all__ = ["Block", "plan_blocks", "held_out"]
+__all__ = ["Block", "held_out", "plan_blocks"]
 
 Split = Literal["train", "val", "test"]
 

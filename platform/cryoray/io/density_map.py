@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["GridFrame", "DensityMap"]
+__all__ = ["DensityMap", "GridFrame"]
 
 
 def _triple(values: object, name: str) -> tuple[float, float, float]:

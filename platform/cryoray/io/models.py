@@ -20,7 +20,7 @@ import numpy as np
 from cryoray.errors import EmptyModelError, ModelFormatError
 from cryoray.io.sources import read_text
 
-__all__ = ["AtomicModel", "AtomTable", "read_model", "MODEL_SUFFIXES", "MAX_MODEL_BYTES"]
+__all__ = ["MAX_MODEL_BYTES", "MODEL_SUFFIXES", "AtomTable", "AtomicModel", "read_model"]
 
 MODEL_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif")
 #: Largest model file (decompressed) we parse; the biggest PDB entries are ~1 GB as mmCIF.

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import fsspec
 import mrcfile
-from fsspec.implementations.local import LocalFileSystem
 import numpy as np
+from fsspec.implementations.local import LocalFileSystem
 from mrcfile.dtypes import HEADER_DTYPE
 
 from cryoray.errors import (
@@ -37,7 +37,7 @@ from cryoray.errors import (
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.io.sources import READ_ERRORS, open_binary, source_size
 
-__all__ = ["MapHeader", "check_output", "read_map_header", "read_map", "read_map_with_header", "write_map", "MAX_VOXELS", "MAP_SUFFIXES"]
+__all__ = ["MAP_SUFFIXES", "MAX_VOXELS", "MapHeader", "check_output", "read_map", "read_map_header", "read_map_with_header", "write_map"]
 
 #: Default limit on the number of voxels a map may have (2048 x 1024 x 512 = 1 Gi voxels,
 #: 4 GiB as float32). Raise it explicitly for larger maps.

@@ -35,7 +35,7 @@ from cryoray.errors import SequenceFormatError
 from cryoray.io.models import AtomicModel
 from cryoray.io.sources import read_text
 
-__all__ = ["AMINO_ACIDS", "ChainSequence", "read_fasta", "parse_fasta", "clean_sequence", "model_sequences", "one_letter"]
+__all__ = ["AMINO_ACIDS", "ChainSequence", "clean_sequence", "model_sequences", "one_letter", "parse_fasta", "read_fasta"]
 
 #: The 20 standard amino acids in the order of the published labels (1..20) and HMM tables.
 AMINO_ACIDS = "ARNDCQEGHILKMFPSTWYV"

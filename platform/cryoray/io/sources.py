@@ -18,7 +18,7 @@ import fsspec
 
 from cryoray.errors import InputError, SourceError
 
-__all__ = ["open_binary", "read_bytes", "read_text", "source_size", "is_gzip", "READ_ERRORS"]
+__all__ = ["READ_ERRORS", "is_gzip", "open_binary", "read_bytes", "read_text", "source_size"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20

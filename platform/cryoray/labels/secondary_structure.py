@@ -17,7 +17,7 @@ import gemmi
 from cryoray.errors import ModelFormatError
 from cryoray.io.models import AtomicModel
 
-__all__ = ["COIL", "HELIX", "STRAND", "ResidueKey", "secondary_structure", "SecondaryStructureSource"]
+__all__ = ["COIL", "HELIX", "STRAND", "ResidueKey", "SecondaryStructureSource", "secondary_structure"]
 
 COIL, HELIX, STRAND = 1, 2, 3
 ResidueKey = tuple[str, int, str]  # chain, residue number, insertion code

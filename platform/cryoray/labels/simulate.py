@@ -21,7 +21,7 @@ import numpy as np
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.io.models import AtomTable
 
-__all__ = ["simulate_map", "frame_around", "gaussian_width", "CUTOFF"]
+__all__ = ["CUTOFF", "frame_around", "gaussian_width", "simulate_map"]
 
 #: Relative value of an atom's Gaussian at which it is cut off.
 CUTOFF = 1e-4

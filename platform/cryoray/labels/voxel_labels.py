@@ -30,12 +30,12 @@ from cryoray.preprocessing.masks import zone_mask
 __all__ = [
     "ATOM_CLASSES",
     "ATOM_TYPE_CLASSES",
-    "atom_labels",
     "amino_acid_labels",
-    "secondary_structure_labels",
+    "atom_labels",
     "atom_type_labels",
     "denoise_class_labels",
     "denoise_regression_target",
+    "secondary_structure_labels",
 ]
 
 #: name -> label, listed from lowest to highest priority

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
 from cryoray.errors import MapValueError, ModelPlacementError
 from cryoray.io.density_map import DensityMap
 from cryoray.io.models import AtomicModel

@@ -14,9 +14,9 @@ from typing import TypeVar
 import numpy as np
 
 from cryoray.errors import EmptyModelError, ModelPlacementError, SourceError
-from cryoray.io.mrc import read_map
 from cryoray.io.density_map import DensityMap
 from cryoray.io.models import AtomicModel, AtomTable, read_model
+from cryoray.io.mrc import read_map
 from cryoray.io.sequences import model_sequences, read_fasta
 from cryoray.io.sources import READ_ERRORS, open_binary
 from cryoray.labels import (
@@ -35,7 +35,7 @@ from cryoray.preprocessing import prepare_map
 from cryoray.preprocessing.tiling import box_origins
 from cryoray.store.writer import EntryGrids, StoreLayout, write_entry
 
-__all__ = ["ingest_entry", "build_entry", "sha256_of"]
+__all__ = ["build_entry", "ingest_entry", "sha256_of"]
 
 T = TypeVar("T")
 
@@ -148,7 +148,7 @@ def build_entry(row: ManifestRow, config: IngestConfig) -> tuple[dict, EntryGrid
         "frame": prepared.frame.to_dict(),
         "normalization": record.normalization.to_dict(),  # IngestConfig requires normalising
         "n_subgrids": int(kept.sum()),
-        "n_boxes_total": int(len(origins)),
+        "n_boxes_total": len(origins),
         "checksums": {
             "map": _retry(lambda: sha256_of(row.map), attempts, delay),
             "model": _retry(lambda: sha256_of(row.model), attempts, delay),

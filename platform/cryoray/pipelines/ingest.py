@@ -91,6 +91,6 @@ def run_ingest(
         "skipped_already_done": sorted(done & {r.entry_id for r in rows}),
         "quarantined": store.attrs["quarantine"],
         "n_entries": len(store.entries),
-        "n_subgrids": int(len(store.index)),
+        "n_subgrids": len(store.index),
         "seconds": round(time.perf_counter() - t0, 1),
     }

@@ -10,9 +10,9 @@ from cryoray.preprocessing.resample import resample, resample_onto
 
 __all__ = [
     "MaskConfig",
+    "Normalization",
     "PrepareConfig",
     "PrepareRecord",
-    "Normalization",
     "apply_normalization",
     "contour_mask",
     "normalize",

@@ -14,7 +14,7 @@ import numpy as np
 from cryoray.errors import MapValueError
 from cryoray.io.density_map import DensityMap
 
-__all__ = ["Normalization", "normalize", "apply_normalization"]
+__all__ = ["Normalization", "apply_normalization", "normalize"]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from cryoray.preprocessing.masks import contour_mask, zone_mask
 from cryoray.preprocessing.normalize import Normalization, normalize
 from cryoray.preprocessing.resample import resample
 
-__all__ = ["PrepareRecord", "prepare_map", "build_mask"]
+__all__ = ["PrepareRecord", "build_mask", "prepare_map"]
 log = logging.getLogger(__name__)
 
 

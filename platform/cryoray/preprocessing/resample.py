@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from cryoray.io.density_map import DensityMap, GridFrame
 
-__all__ = ["resample", "resample_onto", "INTERPOLATION_ORDERS"]
+__all__ = ["INTERPOLATION_ORDERS", "resample", "resample_onto"]
 
 INTERPOLATION_ORDERS = (0, 1, 3)
 _SLAB_VOXELS = 1 << 22  # output voxels per slab (16 MiB of float32)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Tiling", "PRESETS", "get_tiling", "box_origins", "extract_box", "stitch"]
+__all__ = ["PRESETS", "Tiling", "box_origins", "extract_box", "get_tiling", "stitch"]
 
 
 @dataclass(frozen=True)

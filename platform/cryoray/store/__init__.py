@@ -7,9 +7,9 @@ from cryoray.store.schema import LABEL_KINDS, SCHEMA_VERSION, StoreSchemaError
 from cryoray.store.writer import EntryGrids, StoreLayout, StoreWriter, write_entry
 
 __all__ = [
-    "EntryGrids",
     "LABEL_KINDS",
     "SCHEMA_VERSION",
+    "EntryGrids",
     "StoreLayout",
     "StoreSchemaError",
     "StoreWriter",

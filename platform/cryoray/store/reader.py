@@ -132,7 +132,7 @@ def _bytes_on_disk(url: str) -> int:
 def store_info(url: str | os.PathLike) -> dict[str, object]:
     """What ``cryoray store info`` reports: version, counts, arrays, bytes on disk, quarantine."""
     store = SubgridStore.open(url)
-    n_subgrids = int(len(store.index))
+    n_subgrids = len(store.index)
     box = store.settings["tiling"]["box"]
     chunk = store.settings["chunk_subgrids"]
     dtypes = array_dtypes(store.settings["input_dtype"])

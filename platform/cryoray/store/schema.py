@@ -15,13 +15,13 @@ import jsonschema
 from cryoray.errors import InputError
 
 __all__ = [
-    "SCHEMA_VERSION",
-    "LABEL_KINDS",
     "ARRAY_DTYPES",
-    "array_dtypes",
+    "LABEL_KINDS",
+    "SCHEMA_VERSION",
     "StoreSchemaError",
-    "validate_root",
+    "array_dtypes",
     "validate_entry",
+    "validate_root",
 ]
 
 SCHEMA_VERSION = 1

@@ -19,7 +19,7 @@ from cryoray.errors import SourceError
 from cryoray.preprocessing.tiling import Tiling, extract_box
 from cryoray.store.schema import SCHEMA_VERSION, StoreSchemaError, array_dtypes, validate_entry, validate_root
 
-__all__ = ["StoreLayout", "StoreWriter", "EntryGrids", "write_entry"]
+__all__ = ["EntryGrids", "StoreLayout", "StoreWriter", "write_entry"]
 
 _DIMS = ("subgrid", "z", "y", "x")
 

@@ -16,7 +16,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-__all__ = ["TrainingState", "save_checkpoint", "load_checkpoint", "load_weights", "unwrap"]
+__all__ = ["TrainingState", "load_checkpoint", "load_weights", "save_checkpoint", "unwrap"]
 
 WEIGHTS = "model.safetensors"
 STATE = "training_state.pt"
@@ -49,10 +49,17 @@ def save_checkpoint(
     weights = {k: v.detach().contiguous().cpu() for k, v in unwrap(model).state_dict().items()}
     save_file(weights, directory / WEIGHTS)
     torch.save(
-        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": state.step, "epoch": state.epoch},
+        {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": state.step,
+            "epoch": state.epoch,
+        },
         directory / STATE,
     )
-    (directory / "state.json").write_text(json.dumps({"step": state.step, "epoch": state.epoch, "metrics": state.metrics}, indent=1))
+    (directory / "state.json").write_text(
+        json.dumps({"step": state.step, "epoch": state.epoch, "metrics": state.metrics}, indent=1)
+    )
     (directory / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
@@ -61,7 +68,9 @@ def load_weights(directory: Path, model: torch.nn.Module) -> None:
     unwrap(model).load_state_dict(load_file(directory / WEIGHTS))
 
 
-def load_checkpoint(directory: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: object) -> TrainingState:
+def load_checkpoint(
+    directory: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: object
+) -> TrainingState:
     """Restore model, optimiser and scheduler from ``directory``; returns the saved state."""
     load_weights(directory, model)
     saved = torch.load(directory / STATE, weights_only=True, map_location="cpu")

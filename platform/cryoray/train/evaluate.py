@@ -71,7 +71,11 @@ def validate(
                 pcc[head][1].update(x, target)
             if sample is None:
                 shown = pred.argmax(1) if head in confusion else pred[:, 0]
-                sample = {"input": x[0, 0].cpu(), "prediction": shown[0].float().cpu(), "target": target[0].reshape(x.shape[2:]).float().cpu()}
+                sample = {
+                    "input": x[0, 0].cpu(),
+                    "prediction": shown[0].float().cpu(),
+                    "target": target[0].reshape(x.shape[2:]).float().cpu(),
+                }
     model.train()
     _all_reduce(totals)
     n = max(1.0, float(totals[0]))

@@ -136,11 +136,17 @@ def train_loop(loop_config: dict) -> None:
                 pending[state.step] = values
                 if len(pending) >= LOG_EVERY:
                     flush()
-            if state.step < (epoch + 1) * per_epoch and config.schedule.val_every_steps and state.step % config.schedule.val_every_steps == 0:
+            if (
+                state.step < (epoch + 1) * per_epoch
+                and config.schedule.val_every_steps
+                and state.step % config.schedule.val_every_steps == 0
+            ):
                 checkpoint_now()
         state.epoch = epoch + 1
         if tracker:
-            pending.setdefault(state.step, {})["train/subgrids_per_s_per_worker"] = seen / max(1e-9, time.perf_counter() - started)
+            pending.setdefault(state.step, {})["train/subgrids_per_s_per_worker"] = seen / max(
+                1e-9, time.perf_counter() - started
+            )
         checkpoint_now()
     if tracker:
         flush()

@@ -9,7 +9,7 @@ import torch
 
 from cryoray.train.config import OptimizerConfig, ScheduleConfig
 
-__all__ = ["build_optimizer", "Schedule"]
+__all__ = ["Schedule", "build_optimizer"]
 
 
 def build_optimizer(config: OptimizerConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -72,4 +72,8 @@ class Schedule:
         return {"scale": self.scale, "best": self.best, "bad_validations": self.bad_validations}
 
     def load_state_dict(self, state: dict) -> None:
-        self.scale, self.best, self.bad_validations = float(state["scale"]), float(state["best"]), int(state["bad_validations"])
+        self.scale, self.best, self.bad_validations = (
+            float(state["scale"]),
+            float(state["best"]),
+            int(state["bad_validations"]),
+        )

@@ -31,7 +31,7 @@ from cryoray.train.targets import CLASS_NAMES, is_classification
 from cryoray.train.tracking import Tracker, default_tracking_uri, flatten, open_run
 from cryoray.viz.training import save_curves
 
-__all__ = ["TrainPlan", "check_cluster", "plan_training", "run_training", "RunResult"]
+__all__ = ["RunResult", "TrainPlan", "check_cluster", "plan_training", "run_training"]
 
 RUN_RECORD = "cryoray_run.json"
 
@@ -73,7 +73,10 @@ def plan_training(config: TrainConfig, *, source: object) -> TrainPlan:
         model = build_model(config.model)  # shapes only, no memory
     heads = dict(model.out_channels_by_head)
     if set(heads) != set(config.targets):
-        raise ConfigError(source, f"targets: the {config.model.name} model has heads {sorted(heads)}, targets name {sorted(config.targets)}")
+        raise ConfigError(
+            source,
+            f"targets: the {config.model.name} model has heads {sorted(heads)}, targets name {sorted(config.targets)}",
+        )
     store = SubgridStore.open(config.data.store)
     kinds = store.settings["label_kinds"]
     box = store.settings["tiling"]["box"]
@@ -82,29 +85,44 @@ def plan_training(config: TrainConfig, *, source: object) -> TrainPlan:
     except ValueError as exc:
         raise ConfigError(source, f"data.{exc}") from exc
     if side != config.model.img_size:
-        raise ConfigError(source, f"model.img_size is {config.model.img_size} but the data gives {side}³ sub-grids (store boxes {box}³, data.augment.crop {config.data.augment.crop})")
+        raise ConfigError(
+            source,
+            f"model.img_size is {config.model.img_size} but the data gives {side}³ sub-grids (store boxes {box}³, data.augment.crop {config.data.augment.crop})",
+        )
     for head, target in config.targets.items():
         if target.label not in kinds:
-            raise ConfigError(source, f"targets.{head}.label: the store {store.url} has no '{target.label}' labels (it has {', '.join(kinds)})")
+            raise ConfigError(
+                source,
+                f"targets.{head}.label: the store {store.url} has no '{target.label}' labels (it has {', '.join(kinds)})",
+            )
         task = "classification" if is_classification(target.label) else "regression"
         if target.loss.task != task:
-            raise ConfigError(source, f"targets.{head}.loss: {target.loss.task} loss for the {task} label '{target.label}'")
+            raise ConfigError(
+                source, f"targets.{head}.loss: {target.loss.task} loss for the {task} label '{target.label}'"
+            )
         wanted = len(CLASS_NAMES[target.label]) if task == "classification" else 1
         if heads[head] != wanted:
-            raise ConfigError(source, f"model: head '{head}' has {heads[head]} output channels, '{target.label}' needs {wanted}")
+            raise ConfigError(
+                source, f"model: head '{head}' has {heads[head]} output channels, '{target.label}' needs {wanted}"
+            )
     train_blocks, val_blocks = _plan_splits(store, config, source)
     for split, blocks in (("train", train_blocks), ("val", val_blocks)):
         if not blocks:
             raise ConfigError(source, f"data.store: {store.url} has no {split} sub-grids")
     counts = {
-        head: class_counts(store, train_blocks, t.label, len(CLASS_NAMES[t.label])).tolist() if is_classification(t.label) else None
+        head: class_counts(store, train_blocks, t.label, len(CLASS_NAMES[t.label])).tolist()
+        if is_classification(t.label)
+        else None
         for head, t in config.targets.items()
     }
     n_train = sum(b.size for b in train_blocks)
     per_step = config.batch_size * config.workers.num_workers
     steps = n_train // per_step
     if steps == 0:
-        raise ConfigError(source, f"batch_size: {n_train} training sub-grids are fewer than one step ({config.batch_size} × {config.workers.num_workers} workers)")
+        raise ConfigError(
+            source,
+            f"batch_size: {n_train} training sub-grids are fewer than one step ({config.batch_size} × {config.workers.num_workers} workers)",
+        )
     if config.schedule.max_steps_per_epoch:
         steps = min(steps, config.schedule.max_steps_per_epoch)
     return TrainPlan(config, store, train_blocks, val_blocks, counts, steps)
@@ -142,7 +160,10 @@ def check_cluster(config: TrainConfig, source: object, *, runs: int = 1, per_run
             "take every CPU starve the reads)",
         )
     if w.use_gpu and ray.cluster_resources().get("GPU", 0.0) < runs * w.num_workers:
-        raise ConfigError(source, f"workers: {runs * w.num_workers} GPU workers asked for, the cluster has {ray.cluster_resources().get('GPU', 0):g} GPUs")
+        raise ConfigError(
+            source,
+            f"workers: {runs * w.num_workers} GPU workers asked for, the cluster has {ray.cluster_resources().get('GPU', 0):g} GPUs",
+        )
 
 
 def run_training(
@@ -169,7 +190,9 @@ def run_training(
     if "://" not in storage:
         exists = record_path.exists()
         if exists and not resume:
-            raise ConfigError(source, f"name: run {run_dir} exists; pass --resume to continue it, or choose another name")
+            raise ConfigError(
+                source, f"name: run {run_dir} exists; pass --resume to continue it, or choose another name"
+            )
         if resume and not exists:
             raise ConfigError(source, f"--resume: no run at {run_dir} to resume")
     ensure_ray(address, num_cpus)
@@ -178,7 +201,13 @@ def run_training(
     uri = config.tracking.uri or default_tracking_uri(config.output)
     config_dict = config.model_dump(mode="json")
     run_id = open_run(
-        uri, config.tracking.experiment, f"{storage}/mlartifacts", config.name, flatten(config_dict), record.get("mlflow_run_id"), parent_run_id
+        uri,
+        config.tracking.experiment,
+        f"{storage}/mlartifacts",
+        config.name,
+        flatten(config_dict),
+        record.get("mlflow_run_id"),
+        parent_run_id,
     )
     tracker = Tracker(uri, run_id)
     if not resume:
@@ -201,7 +230,9 @@ def run_training(
             "tracking_uri": uri,
             "run_id": run_id,
         },
-        scaling_config=ray.train.ScalingConfig(num_workers=w.num_workers, use_gpu=w.use_gpu, resources_per_worker={"CPU": w.cpus_per_worker}),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=w.num_workers, use_gpu=w.use_gpu, resources_per_worker={"CPU": w.cpus_per_worker}
+        ),
         run_config=ray.train.RunConfig(
             name=config.name,
             storage_path=storage,
@@ -222,7 +253,11 @@ def run_training(
     finally:
         _log_curves(tracker, Path(run_dir) if "://" not in storage else None)
         tracker.finish(ok)
-    best = result.get_best_checkpoint(config.checkpoints.metric, config.checkpoints.mode) if result.best_checkpoints else None
+    best = (
+        result.get_best_checkpoint(config.checkpoints.metric, config.checkpoints.mode)
+        if result.best_checkpoints
+        else None
+    )
     return RunResult(
         run_dir=run_dir,
         checkpoint=result.checkpoint.path if result.checkpoint else None,
@@ -236,7 +271,9 @@ def run_training(
 def _log_curves(tracker: Tracker, run_dir: Path | None) -> None:
     """Loss and validation curves as one PNG artifact (and beside the run when local)."""
     keys = ["train/loss", "val/loss"]
-    keys += sorted(k for k in tracker.client.get_run(tracker.run_id).data.metrics if k.endswith(("/f1/CA", "/pcc", "/macro_f1")))
+    keys += sorted(
+        k for k in tracker.client.get_run(tracker.run_id).data.metrics if k.endswith(("/f1/CA", "/pcc", "/macro_f1"))
+    )
     curves = {k: tracker.history(k) for k in keys}
     if not any(curves.values()):
         return
@@ -246,5 +283,3 @@ def _log_curves(tracker: Tracker, run_dir: Path | None) -> None:
     tracker.artifact(path)
     if run_dir is None:
         path.unlink()
-
-

@@ -5,7 +5,28 @@ from __future__ import annotations
 __all__ = ["CLASS_NAMES", "REGRESSION_LABELS", "is_classification"]
 
 #: amino acids in the published label order (1..20)
-_THREE = ("ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE", "LEU", "LYS", "MET", "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL")
+_THREE = (
+    "ALA",
+    "ARG",
+    "ASN",
+    "ASP",
+    "CYS",
+    "GLN",
+    "GLU",
+    "GLY",
+    "HIS",
+    "ILE",
+    "LEU",
+    "LYS",
+    "MET",
+    "PHE",
+    "PRO",
+    "SER",
+    "THR",
+    "TRP",
+    "TYR",
+    "VAL",
+)
 
 #: class names of each classification label kind, in label-value order (storage_schemas doc)
 CLASS_NAMES: dict[str, tuple[str, ...]] = {

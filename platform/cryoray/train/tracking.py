@@ -10,7 +10,7 @@ from pathlib import Path
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
-__all__ = ["default_tracking_uri", "open_run", "Tracker", "flatten"]
+__all__ = ["Tracker", "default_tracking_uri", "flatten", "open_run"]
 
 
 def default_tracking_uri(output: str) -> str:
@@ -50,7 +50,9 @@ def open_run(
         client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
         return run_id
     found = client.get_experiment_by_name(experiment)
-    experiment_id = found.experiment_id if found else client.create_experiment(experiment, artifact_location=artifact_root)
+    experiment_id = (
+        found.experiment_id if found else client.create_experiment(experiment, artifact_location=artifact_root)
+    )
     tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else None
     run = client.create_run(experiment_id, run_name=run_name, tags=tags)
     items = [Param(k, v) for k, v in params.items()]

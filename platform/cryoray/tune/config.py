@@ -9,7 +9,7 @@ from pydantic import Field, PositiveInt, model_validator
 from cryoray.config import Section
 from cryoray.train.config import TrackingConfig
 
-__all__ = ["Dimension", "SearchConfig", "SchedulerConfig", "SweepConfig"]
+__all__ = ["Dimension", "SchedulerConfig", "SearchConfig", "SweepConfig"]
 
 
 class Dimension(Section):

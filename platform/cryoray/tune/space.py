@@ -13,7 +13,7 @@ from cryoray.errors import ConfigError, InputError
 from cryoray.train import TrainConfig, plan_training
 from cryoray.tune.config import Dimension, SweepConfig
 
-__all__ = ["apply", "param_space", "check_space"]
+__all__ = ["apply", "check_space", "param_space"]
 
 #: keys whose values change what a plan checks (store, labels, shapes, class counts)
 _PLANNED = ("model", "targets", "data", "batch_size", "workers")

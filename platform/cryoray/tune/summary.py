@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-__all__ = ["trial_table", "save_sweep_plot"]
+__all__ = ["save_sweep_plot", "trial_table"]
 
 
 def _short(value: object) -> str:
@@ -28,10 +28,14 @@ def trial_table(rows: Sequence[Mapping[str, object]], keys: Sequence[str], metri
     lines = [[_short(r.get(h, "")) for h in header] for r in rows]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths)), *(fmt.format(*line) for line in lines)])
+    return "\n".join(
+        [fmt.format(*header), fmt.format(*("-" * w for w in widths)), *(fmt.format(*line) for line in lines)]
+    )
 
 
-def save_sweep_plot(path: str | os.PathLike, rows: Sequence[Mapping[str, object]], keys: Sequence[str], metric: str) -> None:
+def save_sweep_plot(
+    path: str | os.PathLike, rows: Sequence[Mapping[str, object]], keys: Sequence[str], metric: str
+) -> None:
     """One panel per searched setting: each trial's metric against its value (categories as labels)."""
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.4), squeeze=False)
     for ax, key in zip(axes[0], keys):
@@ -45,7 +49,9 @@ def save_sweep_plot(path: str | os.PathLike, rows: Sequence[Mapping[str, object]
             labels = sorted({_short(x) for x, _ in points})
             ax.scatter([labels.index(_short(x)) for x, _ in points], [y for _, y in points])
             ax.set_xticks(range(len(labels)), labels, rotation=20, fontsize=8)
-        stopped = [(r[key], r[metric]) for r in rows if r.get("status") == "stopped early" and r.get(metric) is not None]
+        stopped = [
+            (r[key], r[metric]) for r in rows if r.get("status") == "stopped early" and r.get(metric) is not None
+        ]
         if stopped and numeric:
             ax.scatter([x for x, _ in stopped], [y for _, y in stopped], marker="x", c="tab:red", label="stopped early")
             ax.legend(fontsize=7)

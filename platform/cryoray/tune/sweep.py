@@ -29,9 +29,9 @@ from cryoray.train.tracking import Tracker, default_tracking_uri, flatten, open_
 from cryoray.tune.config import SweepConfig
 from cryoray.tune.space import check_space, param_space
 from cryoray.tune.summary import save_sweep_plot, trial_table
-from cryoray.tune.trial import run_trial, trial_config
+from cryoray.tune.trial import run_trial
 
-__all__ = ["SweepResult", "run_sweep"]
+__all__ = ["SweepResult", "run_sweep", "trial_base"]
 
 SWEEP_RECORD = "cryoray_sweep.json"
 
@@ -50,7 +50,8 @@ class SweepResult:
     table: str
 
 
-def _base(sweep: SweepConfig, uri: str) -> dict[str, Any]:
+def trial_base(sweep: SweepConfig, uri: str) -> dict[str, Any]:
+    """The training config every trial starts from: ``train:`` tracked in the sweep's MLflow."""
     base = dict(sweep.train)
     base.setdefault("name", "trial")
     base["tracking"] = {"uri": uri, "experiment": sweep.tracking.experiment}
@@ -70,7 +71,10 @@ def _scheduler(sweep: SweepConfig, epochs: int):
     if s.kind == "none":
         return None
     return tune.schedulers.ASHAScheduler(
-        time_attr="training_iteration", max_t=s.max_t or epochs, grace_period=s.grace_period, reduction_factor=s.reduction_factor
+        time_attr="training_iteration",
+        max_t=s.max_t or epochs,
+        grace_period=s.grace_period,
+        reduction_factor=s.reduction_factor,
     )
 
 
@@ -81,11 +85,13 @@ def run_sweep(
     sweep_dir = Path(os.path.abspath(sweep.output)) / sweep.name
     record_path = sweep_dir / SWEEP_RECORD
     if record_path.exists() and not resume:
-        raise ConfigError(source, f"name: sweep {sweep_dir} exists; pass --resume to continue it, or choose another name")
+        raise ConfigError(
+            source, f"name: sweep {sweep_dir} exists; pass --resume to continue it, or choose another name"
+        )
     if resume and not record_path.exists():
         raise ConfigError(source, f"--resume: no sweep at {sweep_dir} to resume")
     uri = sweep.tracking.uri or default_tracking_uri(sweep.output)
-    base = _base(sweep, uri)
+    base = trial_base(sweep, uri)
     check_space(sweep, base, source=source)
     base_config = validate_config(TrainConfig, base, source=source)
     ensure_ray(address, num_cpus)
@@ -95,7 +101,13 @@ def run_sweep(
         parent_id = json.loads(record_path.read_text())["parent_run_id"]
     else:
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        parent_id = open_run(uri, sweep.tracking.experiment, f"{sweep_dir.parent}/mlartifacts", sweep.name, flatten(sweep.model_dump(mode="json")))
+        parent_id = open_run(
+            uri,
+            sweep.tracking.experiment,
+            f"{sweep_dir.parent}/mlartifacts",
+            sweep.name,
+            flatten(sweep.model_dump(mode="json")),
+        )
         (sweep_dir / "sweep.yaml").write_text(yaml.safe_dump(sweep.model_dump(mode="json"), sort_keys=False))
         Tracker(uri, parent_id).artifact(sweep_dir / "sweep.yaml")
         record_path.write_text(json.dumps({"parent_run_id": parent_id, "tracking_uri": uri}, indent=1))
@@ -150,14 +162,16 @@ def _trial_rows(sweep: SweepConfig, grid, context: dict, epochs: int) -> list[di
         best = (min(values) if sweep.search.mode == "min" else max(values)) if values else None
         record = Path(context["trials_dir"]) / trial_id / RUN_RECORD
         status = "error" if result.error else "finished" if last.get("epoch", 0) >= epochs else "stopped early"
-        rows.append({
-            "trial": trial_id,
-            "status": status,
-            metric: best,
-            "reports": reports,
-            **{k: config.get(k) for k in keys},
-            "_record": str(record),
-        })
+        rows.append(
+            {
+                "trial": trial_id,
+                "status": status,
+                metric: best,
+                "reports": reports,
+                **{k: config.get(k) for k in keys},
+                "_record": str(record),
+            }
+        )
     reverse = sweep.search.mode == "max"
     rows.sort(key=lambda r: (r[metric] is None, -(r[metric] or 0) if reverse else (r[metric] or 0)))
     return rows
@@ -242,5 +256,3 @@ def _register_best(sweep: SweepConfig, best: dict, parent: Tracker) -> tuple[str
         tags={"sweep": sweep.name, "metric": sweep.search.metric, "value": str(best[sweep.search.metric])},
     )
     return str(checkpoint), str(version.version)
-
-

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from cryoray.io.density_map import DensityMap  # noqa: E402
+from cryoray.io.density_map import DensityMap
 
 __all__ = ["save_slices"]
 
