@@ -104,7 +104,9 @@ def ray_local(s3_endpoint):
     import ray
 
     tmp = tempfile.mkdtemp(prefix="rl", dir="/tmp")  # short: Ray's socket paths are limited
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=tmp)
+    # With the dashboard (State API), as cryoray.runtime.ensure_ray starts local Ray: Ray Train
+    # needs it to release the resources of runs that Tune stops.
+    ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False, _temp_dir=tmp)
     yield tmp
     ray.shutdown()
     stop_test_cluster({}, tmp)

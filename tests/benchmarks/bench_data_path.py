@@ -8,7 +8,8 @@ What is timed is what a training worker consumes: ``read_subgrids(url, blocks, [
 ``iter_torch_batches(batch_size=32, dtypes={"input": float32, "atom": int64},
 local_shuffle_buffer_size=256, drop_last=True)``, as cryoray.train.loop does, here in the driver
 of a local Ray instance of ``--cpus`` CPUs. One pass = every planned block once; the first pass of
-each configuration is a warm-up (worker processes start and open the store) and is not counted.
+the baseline is a warm-up (worker processes start and open the store) and is not counted; knob
+settings reuse those workers, and those that need new ones get their own warm-up pass.
 
 Data: a store of the real entries of tests.pipelines.test_ingest.ENTRIES (32³ float16 input, uint8
 labels; ~450 sub-grids, built in ~45 s on 2 cores when ``--store`` does not exist yet; kept there
@@ -22,14 +23,24 @@ disk, time to the first batch, and the S3/local ratio. Goals: >= 1500 sub-grids/
 50 % of local.
 
 Knobs (``--sweep``; each changes one thing from the baseline):
-  block     data.block_subgrids 64 / 256 (baseline: None = 4 chunks = 128)
+  block     data.block_subgrids 64 / 256 (baseline: None = 4 chunks = 128; a block never spans
+            entries, so with small entries blocks stay smaller than asked)
+  group     4 or 8 planned blocks per read task (map_batches(batch_size=4/8) in a copy of
+            read_subgrids; cryoray's _read already loops over the rows of a batch): fewer, larger
+            tasks, since Ray Data costs tens of ms of CPU per task
   batch     batch size 8 / 128 (baseline 32)
-  parallel  read tasks of 0.5 CPU (up to 2x as many reads in flight; a copy of read_subgrids that
-            passes num_cpus=0.5 to map_batches, with cryoray's own read function) and Ray Data
-            limited to 1 CPU (DataContext.execution_options.resource_limits.cpu = 1: what a Ray
-            Train run with one 1-CPU worker on 2 CPUs leaves the reads)
+  parallel  Ray Data limited to 1 CPU (DataContext.execution_options.resource_limits.cpu = 1: what a
+            Ray Train run with one 1-CPU worker on 2 CPUs leaves the reads: one read task at a time)
+  taskcpus  read tasks of 0.5 CPU (up to 2x as many reads in flight; a copy of read_subgrids that
+            passes num_cpus=0.5 to map_batches). Slow: Ray keeps only about num_cpus idle workers
+            and kills the rest within seconds, so every pass starts workers and reopens the store
   prefetch  iter_torch_batches(prefetch_batches=4) (baseline and cryoray.train.loop: 1)
   shuffle   local_shuffle_buffer_size 0 (what the buffer costs)
+  s3        (S3 only) s3fs max_concurrency=1 via FSSPEC_S3 in the read tasks' environment: s3fs
+            otherwise sends a HEAD (size) before every whole-object GET, i.e. two requests per chunk
+  best      the helpful ones together: block_subgrids 256 + 4 blocks per task + no HEAD; and 4 blocks
+            per task + no HEAD with Ray Data limited to 1 CPU, as inside training
+Defaults run block group batch parallel s3 best; prefetch, shuffle and taskcpus on request.
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ import contextlib
 import copy
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -50,22 +62,40 @@ REPO = Path(__file__).resolve().parents[2]
 REAL = REPO.parent / "shared" / "data" / "real"
 sys.path.insert(0, str(REPO))
 
-from tests.pipelines.test_ingest import ENTRIES, write_manifest  # noqa: E402
-from tests.servers import moto_s3, s3_env  # noqa: E402
+from tests.pipelines.test_ingest import ENTRIES, write_manifest
+from tests.servers import moto_s3, s3_env
 
 NAMES = ("input", "atom")
 BYTES_PER_VOXEL = 2 + 1  # float16 input + uint8 atom, as stored
 GOAL_LOCAL = 1500.0
 GOAL_RATIO = 0.5
 
-BASELINE = {"block_subgrids": None, "batch_size": 32, "shuffle_buffer": 256, "prefetch_batches": 1, "task_cpus": None, "data_cpu_limit": None}
+BASELINE = {
+    "block_subgrids": None,
+    "blocks_per_task": 1,
+    "batch_size": 32,
+    "shuffle_buffer": 256,
+    "prefetch_batches": 1,
+    "task_cpus": None,
+    "data_cpu_limit": None,
+    "fsspec_s3": None,
+}
+NO_HEAD = '{"max_concurrency": 1}'  # s3fs then skips the HEAD (size) request before each chunk GET
 SWEEPS = {
     "block": [{"block_subgrids": 64}, {"block_subgrids": 256}],
+    "group": [{"blocks_per_task": 4}, {"blocks_per_task": 8}],
     "batch": [{"batch_size": 8}, {"batch_size": 128}],
-    "parallel": [{"task_cpus": 0.5}, {"data_cpu_limit": 1}],
+    "parallel": [{"data_cpu_limit": 1}],
+    "taskcpus": [{"task_cpus": 0.5}],
     "prefetch": [{"prefetch_batches": 4}],
     "shuffle": [{"shuffle_buffer": 0}],
+    "s3": [{"fsspec_s3": NO_HEAD}],
+    "best": [
+        {"block_subgrids": 256, "blocks_per_task": 4, "fsspec_s3": NO_HEAD},
+        {"blocks_per_task": 4, "fsspec_s3": NO_HEAD, "data_cpu_limit": 1},
+    ],
 }
+DEFAULT_SWEEP = ["block", "group", "batch", "parallel", "s3", "best"]
 
 
 def build_store(path: Path, cpus: int) -> None:
@@ -78,7 +108,10 @@ def build_store(path: Path, cpus: int) -> None:
     manifest = write_manifest(path.parent / f"{path.name}.manifest.csv", rows)
     t0 = time.perf_counter()
     report = run_ingest(str(manifest), str(path), IngestConfig(), num_cpus=cpus)
-    print(f"built {path}: {report['n_subgrids']} sub-grids of {len(report['ingested'])} entries in {time.perf_counter() - t0:.0f} s", flush=True)
+    print(
+        f"built {path}: {report['n_subgrids']} sub-grids of {len(report['ingested'])} entries in {time.perf_counter() - t0:.0f} s",
+        flush=True,
+    )
 
 
 def copy_to_s3(local: Path, bucket: str) -> str:
@@ -98,7 +131,9 @@ def stored_bytes_per_subgrid(store_path: Path, n_subgrids: int) -> float:
     """Compressed bytes of input + atom on disk, per sub-grid (chunk files only)."""
     total = 0
     for name in NAMES:
-        total += sum(p.stat().st_size for p in store_path.glob(f"entries/*/{name}/**/*") if p.is_file() and p.name != "zarr.json")
+        total += sum(
+            p.stat().st_size for p in store_path.glob(f"entries/*/{name}/**/*") if p.is_file() and p.name != "zarr.json"
+        )
     return total / n_subgrids
 
 
@@ -133,25 +168,74 @@ def data_context(cpu_limit: float | None) -> Iterator[None]:
 
 
 def dataset(url: str, blocks: list, knobs: dict, augment):
-    """The dataset of one configuration: cryoray's read_subgrids itself unless task CPUs change."""
+    """The dataset of one configuration: cryoray's read_subgrids itself, or for the knobs it has no
+    argument for (blocks per task, task CPUs, s3fs options) a copy of it with those."""
     import ray.data
 
     from cryoray.data import read_subgrids
     from cryoray.data.reader import _read
 
     with data_context(knobs["data_cpu_limit"]):
-        if knobs["task_cpus"] is None:
+        if knobs["task_cpus"] is None and knobs["blocks_per_task"] == 1 and knobs["fsspec_s3"] is None:
             return read_subgrids(url, blocks, list(NAMES), augment=augment)
-        # read_subgrids line for line, plus num_cpus for the read tasks (the function is cryoray's).
+        # read_subgrids line for line (the read function is cryoray's), with num_cpus for the read
+        # tasks and/or several blocks per task (map_batches bundles that many one-row input blocks).
+        extra: dict[str, object] = {"num_cpus": knobs["task_cpus"]} if knobs["task_cpus"] is not None else {}
+        if knobs["fsspec_s3"] is not None:  # s3fs options through fsspec's config, in fresh workers
+            extra["runtime_env"] = {"env_vars": {"FSSPEC_S3": knobs["fsspec_s3"]}}
         items = [{"entry_id": b.entry_id, "start": b.start, "stop": b.stop, "keep": list(b.keep or ())} for b in blocks]
         ds = ray.data.from_items(items, override_num_blocks=len(items)).randomize_block_order()
         return ds.map_batches(
             _read,
-            batch_size=1,
+            batch_size=knobs["blocks_per_task"],
             batch_format="numpy",
-            num_cpus=knobs["task_cpus"],
+            **extra,
             fn_kwargs={"url": url, "names": NAMES, "augment": augment, "shuffle": True},
         )
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone meanwhile
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds used by this process (the consumer and Ray Data's scheduler), the Ray worker
+    processes (the read tasks), Ray's daemons (raylet, GCS...) and the moto server.
+
+    Less sensitive than wall time to other work on a shared machine: CPU ms per sub-grid tells
+    where the time goes, and 1000 * cores / (ms per sub-grid) bounds the rate on idle cores.
+    Processes that exit between two readings (idle Ray workers) lose their share.
+    """
+
+    def __init__(self, ray_dir: str) -> None:
+        self.ray_dir = ray_dir
+
+    def read(self) -> dict[str, dict[int, float]]:
+        from tests.servers import _marked_pids
+
+        ray_pids = set(_marked_pids([], self.ray_dir)) - {os.getpid()}
+        moto = set()
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit():
+                with contextlib.suppress(OSError):
+                    ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    if ppid == os.getpid() and b"moto_server" in (proc / "cmdline").read_bytes():  # ours only
+                        moto.add(int(proc.name))
+        workers = set()
+        for pid in ray_pids:
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::"):
+                    workers.add(pid)
+        groups = {"driver": {os.getpid()}, "workers": workers, "raylet_gcs": ray_pids - workers, "moto": moto}
+        return {group: {pid: _cpu_seconds(pid) for pid in pids} for group, pids in groups.items()}
+
+    @staticmethod
+    def used(before: dict, after: dict) -> dict[str, float]:
+        return {g: sum(v - before[g].get(pid, 0.0) for pid, v in after[g].items()) for g in after}
 
 
 def time_pass(ds, knobs: dict) -> tuple[int, float, float]:
@@ -173,12 +257,27 @@ def time_pass(ds, knobs: dict) -> tuple[int, float, float]:
     return n, time.perf_counter() - t0, first or 0.0
 
 
-def measure(url: str, knobs: dict, *, repeat: int, passes: int, box: int, disk_bytes: float, augment) -> dict:
+def measure(
+    url: str,
+    knobs: dict,
+    *,
+    repeat: int,
+    passes: int,
+    warmup: int,
+    box: int,
+    disk_bytes: float,
+    augment,
+    meter: CpuMeter,
+) -> dict:
     blocks = plan(url, knobs["block_subgrids"], repeat)
     ds = dataset(url, blocks, knobs, augment)
-    time_pass(ds, knobs)  # warm-up: not counted
+    for _ in range(warmup):  # not counted
+        time_pass(ds, knobs)
+    before = meter.read()
     runs = [time_pass(ds, knobs) for _ in range(passes)]
+    cpu = meter.used(before, meter.read())
     rates = [n / s for n, s, _ in runs]
+    total = sum(n for n, _, _ in runs)
     decoded = box**3 * BYTES_PER_VOXEL
     best, median = max(rates), statistics.median(rates)
     return {
@@ -190,6 +289,7 @@ def measure(url: str, knobs: dict, *, repeat: int, passes: int, box: int, disk_b
         "median_decoded_MB_per_s": round(median * decoded / 1e6, 1),
         "median_disk_MB_per_s": round(median * disk_bytes / 1e6, 1),
         "median_first_batch_s": round(statistics.median(f for _, _, f in runs), 3),
+        "cpu_ms_per_subgrid": {g: round(1000 * v / total, 3) for g, v in cpu.items() if 1000 * v / total >= 0.005},
     }
 
 
@@ -200,14 +300,27 @@ def label(knobs: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", type=Path, help="existing store to read, or where to build one (default: a temp folder)")
+    parser.add_argument(
+        "--store", type=Path, help="existing store to read, or where to build one (default: a temp folder)"
+    )
     parser.add_argument("--repeat", type=int, default=10, help="repeat the store's blocks this many times per pass")
     parser.add_argument("--passes", type=int, default=5, help="timed passes of the baseline (after one warm-up)")
-    parser.add_argument("--sweep-passes", type=int, default=2, help="timed passes of each knob setting (after one warm-up)")
-    parser.add_argument("--sweep", nargs="*", default=list(SWEEPS), choices=list(SWEEPS), help="knob groups to try (none: baseline only)")
+    parser.add_argument("--sweep-passes", type=int, default=2, help="timed passes of each knob setting")
+    parser.add_argument(
+        "--sweep-warmup", type=int, default=0, help="warm-up passes of knob settings that reuse warm workers"
+    )
+    parser.add_argument(
+        "--sweep",
+        nargs="*",
+        default=DEFAULT_SWEEP,
+        choices=list(SWEEPS),
+        help="knob groups to try (none: baseline only)",
+    )
     parser.add_argument("--sources", nargs="+", default=["local", "s3"], choices=["local", "s3"])
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray instance")
-    parser.add_argument("--augment", type=float, default=0.0, help="rot90 and flip probability (training uses 0.4; 0 = none)")
+    parser.add_argument(
+        "--augment", type=float, default=0.0, help="rot90 and flip probability (training uses 0.4; 0 = none)"
+    )
     args = parser.parse_args()
 
     import ray
@@ -224,9 +337,10 @@ def main() -> None:
             os.environ.update(s3_env(endpoint))  # before ray.init: the read tasks must see them
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_data_")))
         ray_tmp = tempfile.mkdtemp(prefix="bd", dir="/tmp")  # short: Ray's socket paths are limited
-        stack.callback(lambda: __import__("shutil").rmtree(ray_tmp, ignore_errors=True))
+        stack.callback(shutil.rmtree, ray_tmp, ignore_errors=True)
         ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, _temp_dir=ray_tmp)
         stack.callback(ray.shutdown)
+        meter = CpuMeter(ray_tmp)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # tqdm redraws in this process cost time; not part of the path
         ctx.print_on_execution_start = False
@@ -238,8 +352,14 @@ def main() -> None:
         n_subgrids = len(store.index)
         box = int(store.settings["tiling"]["box"])
         disk_bytes = stored_bytes_per_subgrid(store_path, n_subgrids)
-        results["store"] = {"path": str(store_path), "subgrids": n_subgrids, "box": box, "input_dtype": store.settings["input_dtype"],
-                            "chunk_subgrids": store.settings["chunk_subgrids"], "disk_bytes_per_subgrid_input_atom": round(disk_bytes)}
+        results["store"] = {
+            "path": str(store_path),
+            "subgrids": n_subgrids,
+            "box": box,
+            "input_dtype": store.settings["input_dtype"],
+            "chunk_subgrids": store.settings["chunk_subgrids"],
+            "disk_bytes_per_subgrid_input_atom": round(disk_bytes),
+        }
         print("store:", results["store"], flush=True)
         urls = {"local": str(store_path)}
         if "s3" in args.sources:
@@ -250,21 +370,52 @@ def main() -> None:
         for knobs in configs:
             name = label(knobs)
             passes = args.passes if name == "baseline" else args.sweep_passes
+            # Worker processes that have opened the store already serve every setting but those that
+            # start new workers (another runtime_env, or more workers than CPUs): those get a warm-up.
+            fresh_workers = name == "baseline" or knobs["fsspec_s3"] is not None or knobs["task_cpus"] is not None
+            warmup = 1 if fresh_workers else args.sweep_warmup
             row = table.setdefault(name, {})
             for source in args.sources:
-                row[source] = measure(urls[source], knobs, repeat=args.repeat, passes=passes, box=box, disk_bytes=disk_bytes, augment=augment)
+                if source == "local" and label({**knobs, "fsspec_s3": None}) == "baseline" and knobs["fsspec_s3"]:
+                    continue  # an S3-only setting
+                r = row[source] = measure(
+                    urls[source],
+                    knobs,
+                    repeat=args.repeat,
+                    passes=passes,
+                    warmup=warmup,
+                    box=box,
+                    disk_bytes=disk_bytes,
+                    augment=augment,
+                    meter=meter,
+                )
+                busy = sum(v for g, v in r["cpu_ms_per_subgrid"].items() if g != "moto")
+                r["idle_cores_bound_subgrids_per_s"] = (
+                    round(1000 * args.cpus / busy) if busy else None
+                )  # moto's CPU left out
                 print(f"{name:32s} {source:5s} {row[source]}", flush=True)
             if "local" in row and "s3" in row:
-                row["s3_over_local"] = round(row["s3"]["median_subgrids_per_s"] / row["local"]["median_subgrids_per_s"], 3)
+                row["s3_over_local"] = round(
+                    row["s3"]["median_subgrids_per_s"] / row["local"]["median_subgrids_per_s"], 3
+                )
         results["configs"] = table
 
     base = table["baseline"]
-    print("\n== sub-grids/s (median of passes; best in brackets); goals: local >= %d/s, S3 >= %d %% of local" % (GOAL_LOCAL, 100 * GOAL_RATIO))
+    print(
+        "\n== sub-grids/s median (best), decoded MB/s, CPU ms per sub-grid (by process group), bound = cores / CPU per"
+        f" sub-grid without moto's; goals: local >= {GOAL_LOCAL:.0f}/s, S3 >= {100 * GOAL_RATIO:.0f} % of local"
+    )
     for name, row in table.items():
         cells = []
         for source in args.sources:
+            if source not in row:
+                continue
             r = row[source]
-            cells.append(f"{source} {r['median_subgrids_per_s']:7.0f} ({r['best_subgrids_per_s']:.0f}) {r['median_decoded_MB_per_s']:6.1f} MB/s")
+            cpu = r["cpu_ms_per_subgrid"]
+            cells.append(
+                f"{source} {r['median_subgrids_per_s']:6.0f} ({r['best_subgrids_per_s']:.0f}) {r['median_decoded_MB_per_s']:5.1f} MB/s"
+                f" cpu {sum(cpu.values()):.2f} ms ({'/'.join(f'{v:.2f}' for v in cpu.values())} {'/'.join(cpu)}) bound {r['idle_cores_bound_subgrids_per_s']}/s"
+            )
         if "s3_over_local" in row:
             cells.append(f"S3/local {row['s3_over_local']:.2f}")
         print(f"  {name:32s} " + " | ".join(cells))
@@ -274,7 +425,9 @@ def main() -> None:
     if "s3_over_local" in base:
         verdict["s3_goal_met"] = base["s3_over_local"] >= GOAL_RATIO
     for source in args.sources:
-        verdict[f"fastest_{source}"] = max(table, key=lambda k: table[k][source]["median_subgrids_per_s"])
+        verdict[f"fastest_{source}"] = max(
+            (k for k in table if source in table[k]), key=lambda k: table[k][source]["median_subgrids_per_s"]
+        )
     results["verdict"] = verdict
     print("verdict:", verdict)
     print(json.dumps(results))

@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--regression-epochs", type=int, default=12)
     args = parser.parse_args()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False)
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

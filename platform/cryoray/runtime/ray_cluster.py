@@ -21,4 +21,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if address or os.environ.get("RAY_ADDRESS"):
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        # The dashboard serves the State API, which Ray Train's placement-group cleaner needs:
+        # without it, a run stopped from outside (a Tune trial cut by ASHA) leaves its workers'
+        # CPUs reserved, and the next run's data reads wait for them forever.
+        ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False)

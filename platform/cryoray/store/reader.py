@@ -30,16 +30,22 @@ class SubgridStore:
     _metadata: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def open(cls, url: str | os.PathLike) -> SubgridStore:
+    def open(cls, url: str | os.PathLike, *, check_arrays: bool = True) -> SubgridStore:
         """Open and validate a store; refuses unknown schema versions and tampered metadata.
+
+        ``check_arrays=False`` skips checking every entry's arrays and attributes (about ten
+        metadata reads per entry): for read tasks of a store their driver already opened.
 
         Raises:
             SourceError: nothing readable at ``url``.
             StoreSchemaError: not a cryoray store, another schema version, or invalid metadata.
         """
         url = os.fspath(url)
+        # s3fs sends a HEAD before each whole-object GET when it may split downloads
+        # (max_concurrency > 1), doubling the requests; chunks are far too small to split.
+        options = {"storage_options": {"max_concurrency": 1}} if url.startswith("s3://") else {}
         try:
-            root = zarr.open_group(url, mode="r")
+            root = zarr.open_group(url, mode="r", **options)
         except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
             raise SourceError(url, "no store here") from exc
         except (OSError, ValueError) as exc:
@@ -47,7 +53,8 @@ class SubgridStore:
         attrs = dict(root.attrs)
         validate_root(attrs, source=url)
         store = cls(url, root, attrs)
-        store._check_arrays()
+        if check_arrays:
+            store._check_arrays()
         return store
 
     @property

@@ -114,8 +114,6 @@ def train_loop(loop_config: dict) -> None:
             drop_last=True,
         )
         for batch in batches:
-            if state.step >= (epoch + 1) * per_epoch:
-                break
             x = head_inputs(batch)
             with autocast:
                 outputs = model(x)
