@@ -21,7 +21,9 @@ from tests.tune.conftest import small_sweep
 
 
 def _finished_children(db: Path) -> list:
-    if not db.exists():
+    # Only once the sweep has written its record: by then its driver has created the database
+    # (opening it earlier would race the driver's schema migration).
+    if not (db.parent / "s" / "cryoray_sweep.json").exists():
         return []
     client = MlflowClient(f"sqlite:///{db}")
     found = client.get_experiment_by_name("cryoray")

@@ -134,11 +134,9 @@ def train_loop(loop_config: dict) -> None:
                 pending[state.step] = values
                 if len(pending) >= LOG_EVERY:
                     flush()
-            if (
-                state.step < (epoch + 1) * per_epoch
-                and config.schedule.val_every_steps
-                and state.step % config.schedule.val_every_steps == 0
-            ):
+            if state.step >= (epoch + 1) * per_epoch:
+                break
+            if config.schedule.val_every_steps and state.step % config.schedule.val_every_steps == 0:
                 checkpoint_now()
         state.epoch = epoch + 1
         if tracker:
