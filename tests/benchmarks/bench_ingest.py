@@ -56,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--reads", type=int, default=2000, help="single random sub-grid reads per layout")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs read per layout (the best counts)")
     args = parser.parse_args()
 
     import ray
@@ -111,24 +112,35 @@ def main() -> None:
 
         rng = np.random.default_rng(0)
         index = store.index
-        # Epoch in random order, as a training reader streams: blocks of 4 chunks in random
-        # order, each shuffled (per-call overhead makes single-chunk calls slower).
+        # Epoch in random order, as a training reader streams: blocks of 4 chunks (all arrays
+        # fetched together) in random order, each shuffled.
         chunk = 4 * store.settings["chunk_subgrids"]
-        t0 = time.perf_counter()
         chunks = [(e, s) for e, n in enumerate(np.bincount(index[:, 0])) for s in range(0, n, chunk)]
-        count = 0
-        for j in rng.permutation(len(chunks)):
-            e, s = chunks[j]
-            batch = store.read_block(store.entries[e], names, s, s + chunk)
-            count += len(rng.permutation(len(batch["input"])))
-        ours["epoch_subgrids_per_s"] = round(count / (time.perf_counter() - t0), 1)
-        for variant in ("npz", "npz_compressed"):
-            files = sorted((tmp / variant).glob("*.npz"))
+
+        def store_epoch() -> float:
+            t0, count = time.perf_counter(), 0
+            for j in rng.permutation(len(chunks)):
+                e, s = chunks[j]
+                batch = store.read_block(store.entries[e], names, s, s + chunk)
+                count += len(rng.permutation(len(batch["input"])))
+            return count / (time.perf_counter() - t0)
+
+        def npz_epoch(files: list[Path]) -> float:
             t0 = time.perf_counter()
             for j in rng.permutation(len(files)):
                 with np.load(files[j]) as z:
                     _ = [z[name] for name in names]
-            layouts[variant]["epoch_subgrids_per_s"] = round(len(files) / (time.perf_counter() - t0), 1)
+            return len(files) / (time.perf_counter() - t0)
+
+        # Best of several epochs per layout, interleaved, so a busy moment hits all layouts alike.
+        files = {v: sorted((tmp / v).glob("*.npz")) for v in ("npz", "npz_compressed")}
+        best = {"zarr_store": 0.0, "npz": 0.0, "npz_compressed": 0.0}
+        for _ in range(args.epochs):
+            best["zarr_store"] = max(best["zarr_store"], store_epoch())
+            for variant in files:
+                best[variant] = max(best[variant], npz_epoch(files[variant]))
+        for name, value in best.items():
+            layouts[name]["epoch_subgrids_per_s"] = round(value, 1)
         # Single random sub-grids (a worst case for chunked storage).
         picks = rng.integers(0, len(index), args.reads)
         t0 = time.perf_counter()
@@ -136,11 +148,10 @@ def main() -> None:
             e, i = index[p]
             _ = [store.read(store.entries[e], name, i, i + 1) for name in names]
         ours["single_random_subgrids_per_s"] = round(args.reads / (time.perf_counter() - t0), 1)
-        for variant in ("npz", "npz_compressed"):
-            files = sorted((tmp / variant).glob("*.npz"))
+        for variant, paths in files.items():
             t0 = time.perf_counter()
             for p in picks:
-                with np.load(files[p]) as z:
+                with np.load(paths[p]) as z:
                     _ = [z[name] for name in names]
             layouts[variant]["single_random_subgrids_per_s"] = round(args.reads / (time.perf_counter() - t0), 1)
         for variant in ("npz", "npz_compressed"):
