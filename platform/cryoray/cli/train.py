@@ -18,28 +18,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from cryoray.cli.output import add_json_flag, emit
+from cryoray.cli.options import add_run_args
+from cryoray.cli.output import emit
 from cryoray.config import load_config_with_sets
 from cryoray.train import TrainConfig, run_training
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="training config (YAML), path or URL")
-    parser.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change one setting, e.g. schedule.epochs=3 (repeatable)",
-    )
-    parser.add_argument(
-        "--resume", action="store_true", help="continue the run of the same name from its latest checkpoint"
-    )
-    ray_group = parser.add_argument_group("Ray")
-    ray_group.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local instance)")
-    ray_group.add_argument("--num-cpus", type=int, help="CPUs of a local Ray instance (default: all)")
-    add_json_flag(parser)
+    add_run_args(parser, what="training", example_set="schedule.epochs=3", resume_help="continue the run of the same name from its latest checkpoint")
 
 
 def main(args: argparse.Namespace) -> None:

@@ -19,28 +19,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from cryoray.cli.output import add_json_flag, emit
+from cryoray.cli.options import add_run_args
+from cryoray.cli.output import emit
 from cryoray.config import load_config_with_sets
 from cryoray.tune import SweepConfig, run_sweep
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="sweep config (YAML), path or URL")
-    parser.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change one setting, e.g. search.num_samples=8 (repeatable)",
-    )
-    parser.add_argument(
-        "--resume", action="store_true", help="continue an interrupted sweep of the same name; finished trials are kept"
-    )
-    ray_group = parser.add_argument_group("Ray")
-    ray_group.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local instance)")
-    ray_group.add_argument("--num-cpus", type=int, help="CPUs of a local Ray instance (default: all)")
-    add_json_flag(parser)
+    add_run_args(parser, what="sweep", example_set="search.num_samples=8", resume_help="continue an interrupted sweep of the same name; finished trials are kept")
 
 
 def main(args: argparse.Namespace) -> None:
