@@ -101,7 +101,7 @@ def test_existing_output_is_not_overwritten(tmp_path, capsys) -> None:
 
 
 def test_demo_runs_main_job_on_bundled_sample(ray_local, tmp_path, capsys) -> None:
-    summary = run_json(capsys, "demo", "-o", str(tmp_path / "run"), "--num-cpus", "2")
+    summary = run_json(capsys, "demo", "-o", str(tmp_path / "run"), "--num-cpus", "2", "--epochs", "1")
     assert summary["fit"]["mean_sigma_at_ca"] == pytest.approx(7.4, abs=0.1)
     assert summary["fit_model_shifted_20A"]["mean_sigma_at_ca"] < 0.5
     assert summary["roundtrip_correlation"]["inside_molecule"] > 0.99
@@ -112,6 +112,10 @@ def test_demo_runs_main_job_on_bundled_sample(ray_local, tmp_path, capsys) -> No
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     prepared = read_map(tmp_path / "run" / "prepared.mrc")
     assert np.isclose(prepared.data.max(), 1.0)
+    training = summary["training"]
+    assert training["metrics"]["epoch"] == 1 and training["metrics"]["step"] > 0
+    assert (Path(training["best_checkpoint"]) / "model.safetensors").stat().st_size > 0
+    assert training["tracking_uri"] == f"sqlite:///{tmp_path / 'run' / 'runs' / 'mlflow.db'}"
 
 
 def test_console_script_smoke(tmp_path) -> None:
