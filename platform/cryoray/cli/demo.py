@@ -21,7 +21,6 @@ from pathlib import Path
 
 from cryoray.cli.output import add_json_flag, emit
 from cryoray.pipelines.sample import run_sample_pipeline
-from cryoray.train import train_sample
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +32,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
+    # Imported here: torch, Ray Train and MLflow load only when this command runs.
+    from cryoray.train import train_sample
     summary = run_sample_pipeline(args.output, num_cpus=args.num_cpus)
     if args.train:
         out = Path(args.output)

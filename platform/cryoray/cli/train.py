@@ -21,7 +21,6 @@ from dataclasses import asdict
 from cryoray.cli.options import add_run_args
 from cryoray.cli.output import emit
 from cryoray.config import load_config_with_sets
-from cryoray.train import TrainConfig, run_training
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +28,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
+    # Imported here: torch, Ray Train and MLflow load only when this command runs.
+    from cryoray.train import TrainConfig, run_training
     config = load_config_with_sets(TrainConfig, args.config, args.sets)
     result = run_training(config, source=args.config, resume=args.resume, address=args.address, num_cpus=args.num_cpus)
     emit(args, asdict(result))

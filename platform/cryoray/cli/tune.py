@@ -22,7 +22,6 @@ from dataclasses import asdict
 from cryoray.cli.options import add_run_args
 from cryoray.cli.output import emit
 from cryoray.config import load_config_with_sets
-from cryoray.tune import SweepConfig, run_sweep
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +29,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
+    # Imported here: torch, Ray Train and MLflow load only when this command runs.
+    from cryoray.tune import SweepConfig, run_sweep
     sweep = load_config_with_sets(SweepConfig, args.config, args.sets)
     result = run_sweep(sweep, source=args.config, resume=args.resume, address=args.address, num_cpus=args.num_cpus)
     if args.json:
