@@ -25,7 +25,7 @@ def run_json(capsys, *argv: str) -> dict:
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_command_follows_the_module_contract(name, capsys) -> None:
-    module = importlib.import_module(f"cryoray.cli.{name}")
+    module = importlib.import_module(f"cryoray.cli.{name.replace('-', '_')}")
     assert callable(module.add_args) and callable(module.main)
     assert module.__doc__.strip().splitlines()[0]
     assert "Example usage" in module.__doc__

@@ -28,18 +28,27 @@ class ThreadingConfig(Section):
     Args:
         std_lambda: λ in σ = 0.03622304 × λ Å of the transition Gaussian (Cryo2Struct: 10).
         margin: residues on each side of a reused state that are re-solved together.
+        window_conflicts: windows around reused states are re-solved only when there are at
+            most this many per residue (beyond, the relaxed path is no guide and the beam
+            search alone starts the polishing).
         max_iterations: subgradient iterations per group of re-solved windows.
-        rounds: times the whole chain is decoded again with the learnt penalties (each
-            also tightens the reported upper bound); 0 skips it.
-        history: states of its recent path each survivor checks in the whole-chain survivor search.
+        patience: a group stops after this many iterations without a better valid path.
+        reserve: the search of a chain counts this many nats against each state on the
+            unconstrained best path of a later chain, so early chains do not take what later
+            ones need (0: strictly one chain after another). Reported scores never include it.
+        corridor: a chain is searched over the free states within this many Å of its
+            unconstrained best path (0: over all free states; all are used anyway when the
+            corridor holds fewer than 1.25 states per residue or more than half the free ones).
         window_radius: a re-solved window may use the free states within this many Å of its path.
     """
 
     std_lambda: float = pydantic.Field(10.0, gt=0.0, le=100.0)
     margin: int = pydantic.Field(8, ge=1, le=200)
+    window_conflicts: float = pydantic.Field(0.25, ge=0.0, le=1.0)
     max_iterations: int = pydantic.Field(60, ge=1, le=10000)
-    rounds: int = pydantic.Field(1, ge=0, le=20)
-    history: int = pydantic.Field(48, ge=2, le=100000)
+    patience: int = pydantic.Field(5, ge=1, le=10000)
+    reserve: float = pydantic.Field(10.0, ge=0.0, le=1000.0)
+    corridor: float = pydantic.Field(25.0, ge=0.0, le=1000.0)
     window_radius: float = pydantic.Field(20.0, gt=0.0, le=200.0)
     beam_width: int = pydantic.Field(256, ge=1, le=100000)
     beam_per_state: int = pydantic.Field(2, ge=1, le=1000)

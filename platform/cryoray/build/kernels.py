@@ -1,5 +1,9 @@
 """Compiled inner loops of sequence threading (numba).
 
+Kernels work on ``n`` local states: a CSR graph among them (``restrict_graph``), their far
+transition ``far`` (``(n,)``) and a local emission table ``emit`` (``(21, n)``, one contiguous row
+per residue type, penalties already subtracted) so each step reads memory in order.
+
 Written by hand because no library runs Viterbi over a sparse transition graph with a
 closed-form "far" transition per row and per-state penalties (hmmlearn and pomegranate
 take dense matrices, which at K = 15,000 states would be 1.8 GB and K² work per residue).
@@ -66,23 +70,20 @@ def lookup_rows(src_state, states, local_of, in_ptr, in_src, in_logp, log_far): 
 
 
 @numba.njit(cache=True, nogil=True)
-def decode(codes, states, ptr, src, logp, log_emit, log_far, penalty, start, exit_):  # pragma: no cover - compiled
-    """Viterbi over ``states`` for residue ``codes`` (state reuse allowed; self-transitions not).
+def decode(codes, ptr, src, logp, emit, far, start, exit_):  # pragma: no cover - compiled
+    """Viterbi over ``n`` local states for residue ``codes`` (state reuse allowed; self-transitions not).
 
     Scores: ``start[k]`` for the first residue's state, ``log A`` by the local graph (``ptr``,
-    ``src``, ``logp``) or the source's ``log_far`` for every pair not in it, emissions minus
-    ``penalty[k]``, and ``exit_[k]`` after the last residue. The far maximum is taken in closed
-    form (best and second best source), so a step costs O(states + edges), not O(states²).
-    Returns ``(path, score)`` with ``path`` in local indices.
+    ``src``, ``logp``) or the source's ``far`` for every pair not in it, ``emit[code, k]`` (the
+    caller's local emission table, penalties included, ``(21, n)``), and ``exit_[k]`` after the
+    last residue. The far maximum is taken in closed form (best and second best source), so a
+    step costs O(states + edges), not O(states²). Returns ``(path, score)`` in local indices.
     """
-    n = len(states)
+    n = len(far)
     w = len(codes)
-    far = np.empty(n)
-    for k in range(n):
-        far[k] = log_far[states[k]]
     delta = np.empty(n)
     for k in range(n):
-        delta[k] = start[k] + log_emit[states[k], codes[0]] - penalty[k]
+        delta[k] = start[k] + emit[codes[0], k]
     back = np.empty((w, n), dtype=np.int32)
     new = np.empty(n)
     for t in range(1, w):
@@ -113,7 +114,7 @@ def decode(codes, states, ptr, src, logp, log_emit, log_far, penalty, start, exi
                 if v > b:
                     b = v
                     a = src[e]
-            new[k] = b + log_emit[states[k], code] - penalty[k]
+            new[k] = b + emit[code, k]
             back[t, k] = a
         delta, new = new, delta
     best = -np.inf
@@ -158,7 +159,7 @@ def _push(v, i, tag, b1, a1, g1, b2, a2, g2):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def decode_no_return(codes, states, ptr, src, logp, log_emit, log_far, penalty, start, exit_):  # pragma: no cover - compiled
+def decode_no_return(codes, ptr, src, logp, emit, far, start, exit_):  # pragma: no cover - compiled
     """Viterbi as :func:`decode`, over paths that never return to the state two residues back.
 
     Exact for that model (``s_t != s_{t-2}``, which rules out the back-and-forth A-B-A-B paths
@@ -168,16 +169,13 @@ def decode_no_return(codes, states, ptr, src, logp, log_emit, log_far, penalty, 
     best four far sources plus, for the few targets they do not settle, a full scan.
     Returns ``(path, score)`` with ``path`` in local indices.
     """
-    n = len(states)
+    n = len(far)
     w = len(codes)
-    far = np.empty(n)
-    for k in range(n):
-        far[k] = log_far[states[k]]
     s1 = np.empty(n)
     s2 = np.full(n, -np.inf)
     p1 = np.full(n, -1, dtype=np.int64)
     for k in range(n):
-        s1[k] = start[k] + log_emit[states[k], codes[0]] - penalty[k]
+        s1[k] = start[k] + emit[codes[0], k]
     n1 = np.empty(n)
     n2 = np.empty(n)
     q1 = np.empty(n, dtype=np.int64)
@@ -200,12 +198,34 @@ def decode_no_return(codes, states, ptr, src, logp, log_emit, log_far, penalty, 
                 top[m] = i
         code = codes[t]
         for j in range(n):
+            # near sources (distinct by construction): best two
             b1 = -np.inf
             b2 = -np.inf
             a1 = -1
             a2 = -1
             g1 = 0
             g2 = 0
+            for e in range(ptr[j], ptr[j + 1]):
+                i = src[e]
+                if p1[i] != j:
+                    v = s1[i] + logp[e]
+                    tag = 0
+                else:
+                    v = s2[i] + logp[e]
+                    tag = 1
+                if v > b2:
+                    if v > b1:
+                        b2 = b1
+                        a2 = a1
+                        g2 = g1
+                        b1 = v
+                        a1 = i
+                        g1 = tag
+                    else:
+                        b2 = v
+                        a2 = i
+                        g2 = tag
+            # far sources: the best four settle it unless they are j or lead back to j
             settled = 0
             for m in range(4):
                 i = top[m]
@@ -224,13 +244,7 @@ def decode_no_return(codes, states, ptr, src, logp, log_emit, log_far, penalty, 
                         b1, a1, g1, b2, a2, g2 = _push(s1[i] + far[i], i, 0, b1, a1, g1, b2, a2, g2)
                     else:
                         b1, a1, g1, b2, a2, g2 = _push(s2[i] + far[i], i, 1, b1, a1, g1, b2, a2, g2)
-            for e in range(ptr[j], ptr[j + 1]):
-                i = src[e]
-                if p1[i] != j:
-                    b1, a1, g1, b2, a2, g2 = _push(s1[i] + logp[e], i, 0, b1, a1, g1, b2, a2, g2)
-                else:
-                    b1, a1, g1, b2, a2, g2 = _push(s2[i] + logp[e], i, 1, b1, a1, g1, b2, a2, g2)
-            gain = log_emit[states[j], code] - penalty[j]
+            gain = emit[code, j]
             n1[j] = b1 + gain
             n2[j] = b2 + gain
             q1[j] = a1
@@ -259,7 +273,7 @@ def decode_no_return(codes, states, ptr, src, logp, log_emit, log_far, penalty, 
 
 
 @numba.njit(cache=True, nogil=True)
-def decode_survivors(codes, states, ptr, src, logp, log_emit, log_far, penalty, start, exit_, depth):  # pragma: no cover - compiled
+def decode_survivors(codes, ptr, src, logp, emit, far, start, exit_, depth):  # pragma: no cover - compiled
     """Viterbi in which each state keeps one survivor path that never repeats a state.
 
     A step into ``j`` takes the best source whose survivor does not hold ``j`` among its last
@@ -269,14 +283,11 @@ def decode_survivors(codes, states, ptr, src, logp, log_emit, log_far, penalty, 
     than ``depth`` may still repeat a state far back; the caller repairs those.
     Returns ``(path, score)`` with ``path`` in local indices (score -inf if no path exists).
     """
-    n = len(states)
+    n = len(far)
     w = len(codes)
-    far = np.empty(n)
-    for k in range(n):
-        far[k] = log_far[states[k]]
     delta = np.empty(n)
     for k in range(n):
-        delta[k] = start[k] + log_emit[states[k], codes[0]] - penalty[k]
+        delta[k] = start[k] + emit[codes[0], k]
     hist = np.full((n, depth), -1, dtype=np.int32)
     new_hist = np.full((n, depth), -1, dtype=np.int32)
     for k in range(n):
@@ -350,7 +361,7 @@ def decode_survivors(codes, states, ptr, src, logp, log_emit, log_far, penalty, 
                 new_hist[j, 0] = j
                 new_hist[j, 1] = -1
                 continue
-            new[j] = value + log_emit[states[j], code] - penalty[j]
+            new[j] = value + emit[code, j]
             back[t, j] = chosen
             new_hist[j, 0] = j
             for d in range(1, depth):
@@ -374,14 +385,14 @@ def decode_survivors(codes, states, ptr, src, logp, log_emit, log_far, penalty, 
 
 
 @numba.njit(cache=True, nogil=True)
-def completion_bounds(codes, states, optr, odst, ologp, log_emit, log_far, exit_):  # pragma: no cover - compiled
+def completion_bounds(codes, optr, odst, ologp, emit, far, exit_):  # pragma: no cover - compiled
     """``h[t, k]``: best score of residues ``t+1..`` after state ``k`` at ``t``, states reusable.
 
     The backward Viterbi of the relaxed model (no self-transitions) over the out-graph
     (``optr``, ``odst``, ``ologp``: targets of local source ``k``). An upper bound on any valid
     completion, used as the beam search's look-ahead. ``(w, n)`` float32.
     """
-    n = len(states)
+    n = len(far)
     w = len(codes)
     h = np.empty((w, n), dtype=np.float32)
     cur = np.empty(n)
@@ -396,7 +407,7 @@ def completion_bounds(codes, states, optr, odst, ologp, log_emit, log_far, exit_
         b2 = -np.inf
         a1 = -1
         for j in range(n):
-            v = log_emit[states[j], code] + cur[j]
+            v = emit[code, j] + cur[j]
             gain[j] = v
             if v > b1:
                 b2 = b1
@@ -405,11 +416,9 @@ def completion_bounds(codes, states, optr, odst, ologp, log_emit, log_far, exit_
             elif v > b2:
                 b2 = v
         for i in range(n):
-            b = (b1 if a1 != i else b2) + log_far[states[i]]
+            b = (b1 if a1 != i else b2) + far[i]
             for e in range(optr[i], optr[i + 1]):
-                v = gain[odst[e]] + ologp[e]
-                if v > b:
-                    b = v
+                b = max(b, gain[odst[e]] + ologp[e])
             nxt[i] = b
         cur, nxt = nxt, cur
         for k in range(n):
@@ -418,7 +427,7 @@ def completion_bounds(codes, states, optr, odst, ologp, log_emit, log_far, exit_
 
 
 @numba.njit(cache=True, nogil=True)
-def beam_search(codes, states, optr, odst, ologp, log_emit, log_far, penalty, start, h, width, per_state, n_far):  # pragma: no cover - compiled
+def beam_search(codes, optr, odst, ologp, emit, far, start, h, width, per_state, n_far):  # pragma: no cover - compiled
     """Beam search over valid paths (no state twice), ranked by score so far plus ``h`` (look-ahead).
 
     Each entry carries the set of states it used (a bit row), so every path it returns is
@@ -427,7 +436,7 @@ def beam_search(codes, states, optr, odst, ologp, log_emit, log_far, penalty, st
     ``h[w-1]`` must hold the exit scores. Returns ``(path, score)`` in local indices; score
     -inf if the beam died (fewer usable states than residues).
     """
-    n = len(states)
+    n = len(far)
     w = len(codes)
     words = (n + 63) // 64
     width = min(width, n)
@@ -440,7 +449,7 @@ def beam_search(codes, states, optr, odst, ologp, log_emit, log_far, penalty, st
     # first residue: the best `width` states by start + emission + look-ahead
     f0 = np.empty(n)
     for k in range(n):
-        f0[k] = start[k] + log_emit[states[k], codes[0]] - penalty[k] + h[0, k]
+        f0[k] = start[k] + emit[codes[0], k] + h[0, k]
     order = np.argsort(-f0)
     size = 0
     for q in range(width):
@@ -448,7 +457,7 @@ def beam_search(codes, states, optr, odst, ologp, log_emit, log_far, penalty, st
         if not np.isfinite(f0[k]):
             break
         last[size] = k
-        g[size] = start[k] + log_emit[states[k], codes[0]] - penalty[k]
+        g[size] = start[k] + emit[codes[0], k]
         vis[size, k >> 6] |= np.uint64(1) << np.uint64(k & 63)
         state_at[0, size] = k
         size += 1
@@ -475,7 +484,7 @@ def beam_search(codes, states, optr, odst, ologp, log_emit, log_far, penalty, st
             far_t[m] = -1
             far_v[m] = -np.inf
         for j in range(n):
-            v = log_emit[states[j], code] - penalty[j] + h[t, j]
+            v = emit[code, j] + h[t, j]
             if v > far_v[n_far - 1]:
                 m = n_far - 1
                 while m > 0 and v > far_v[m - 1]:
@@ -492,20 +501,20 @@ def beam_search(codes, states, optr, odst, ologp, log_emit, log_far, penalty, st
                 is_near[j] = True
                 if (vis[b, j >> 6] >> np.uint64(j & 63)) & np.uint64(1):
                     continue
-                gv = g[b] + ologp[e] + log_emit[states[j], code] - penalty[j]
+                gv = g[b] + ologp[e] + emit[code, j]
                 cand_b[c] = b
                 cand_j[c] = j
                 cand_g[c] = gv
                 cand_f[c] = gv + h[t, j]
                 c += 1
-            fi = log_far[states[i]]
+            fi = far[i]
             for m in range(n_far):
                 j = far_t[m]
                 if j < 0 or j == i or is_near[j]:
                     continue
                 if (vis[b, j >> 6] >> np.uint64(j & 63)) & np.uint64(1):
                     continue
-                gv = g[b] + fi + log_emit[states[j], code] - penalty[j]
+                gv = g[b] + fi + emit[code, j]
                 cand_b[c] = b
                 cand_j[c] = j
                 cand_g[c] = gv

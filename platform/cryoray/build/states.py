@@ -63,7 +63,11 @@ class HmmStates:
             StatesFormatError: wrong shapes, no states, NaN/Inf, or probabilities outside [0, 1].
         """
         arrays = {}
-        for name, value, shape in (("xyz", xyz, (None, 3)), ("aa_probs", aa_probs, (None, 20)), ("ca_prob", ca_prob, (None,))):
+        for name, value, shape in (
+            ("xyz", xyz, (None, 3)),
+            ("aa_probs", aa_probs, (None, 20)),
+            ("ca_prob", ca_prob, (None,)),
+        ):
             try:
                 arr = np.array(value, dtype=np.float64)
             except (TypeError, ValueError) as exc:

@@ -20,7 +20,20 @@ from cryoray.errors import InputError
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Command names, each the module ``cryoray.cli.<name>`` (underscores for dashes).
-COMMANDS = ("info", "prepare", "resample", "fit", "simulate", "ingest", "store", "train", "tune", "demo")
+COMMANDS = (
+    "info",
+    "prepare",
+    "resample",
+    "fit",
+    "simulate",
+    "ingest",
+    "store",
+    "train",
+    "tune",
+    "align",
+    "compare-models",
+    "demo",
+)
 
 
 def _load(name: str) -> ModuleType:
@@ -64,7 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
+    )
     try:
         args.run(args)
     except InputError as exc:
