@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from cryoray.build import HmmStates, ThreadingConfig, build_hmm, thread_chains
+from cryoray.build import ChainAssignmentError, HmmStates, ThreadingConfig, build_hmm, thread_chains
 from cryoray.build.hmm import encode_sequence
 from cryoray.build.kernels import beam_search, completion_bounds, decode_no_return, restrict_graph
 from cryoray.io.sequences import AMINO_ACIDS
@@ -119,6 +119,21 @@ def test_fewer_states_than_residues_leaves_the_rest_unplaced() -> None:
     used = result.used_states()
     assert len(used) == len(np.unique(used)) == 30
     assert any("unplaced" in note for note in result.notes)
+
+
+@pytest.mark.parametrize(
+    ("chains", "needle"),
+    [
+        ([("A", "MKV"), ("A", "GGS")], "named more than once: A"),
+        ([("A", "MKV"), ("B", "")], "empty sequence for chain B"),
+    ],
+    ids=["duplicate-id", "empty-sequence"],
+)
+def test_unusable_chains_are_refused(chains, needle) -> None:
+    rng = np.random.default_rng(3)
+    states = HmmStates.validated(random_walk_chain(10, rng), rng.dirichlet(np.ones(20), 10), np.full(10, 0.9))
+    with pytest.raises(ChainAssignmentError, match=needle):
+        thread_chains(states, chains)
 
 
 def test_as_many_states_as_residues_uses_every_state_once(haemoglobin_case) -> None:

@@ -57,6 +57,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from cryoray.build.config import ThreadingConfig
+from cryoray.build.errors import ChainAssignmentError
 from cryoray.build.hmm import HmmModel, build_hmm, encode_sequence
 from cryoray.build.kernels import (
     beam_search,
@@ -680,6 +681,13 @@ def thread_chains(
     Sequences are cleaned one-letter strings (``cryoray.io.sequences``); chain ids must be
     distinct (:func:`cryoray.build.chains.chains_from_records` makes such pairs from FASTA).
     """
+    ids = [chain_id for chain_id, _ in chains]
+    if len(set(ids)) != len(ids):
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise ChainAssignmentError("chains", f"chain ids must be distinct; named more than once: {', '.join(twice)}")
+    empty = [chain_id for chain_id, sequence in chains if not sequence]
+    if empty:
+        raise ChainAssignmentError("chains", f"empty sequence for chain {', '.join(empty)}")
     config = config or ThreadingConfig()
     t0 = time.perf_counter()
     model = build_hmm(states.xyz, states.aa_probs, std_lambda=config.std_lambda)
