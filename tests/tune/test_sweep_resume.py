@@ -1,5 +1,5 @@
-"""Kill a sweep's driver (and its Ray) after its first finished trial; --resume completes the sweep
-without re-running what finished."""
+"""Kill a sweep's driver (and its Ray) after the first of its two trials finished; --resume completes
+the sweep without re-running what finished."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _finished_children(db: Path) -> list:
 @pytest.mark.timeout(1500)
 def test_killed_sweep_resumes_without_rerunning_finished_trials(sample_store, tmp_path) -> None:
     sweep = small_sweep(sample_store, tmp_path / "out", scheduler={"kind": "none"})
-    sweep["space"] = {"optimizer.lr": {"grid": [1e-3, 3e-3, 1e-2]}}
+    sweep["space"] = {"optimizer.lr": {"grid": [1e-3, 3e-3]}}
     sweep["train"]["schedule"] = {"epochs": 2, "max_steps_per_epoch": 2}
     config = tmp_path / "sweep.yaml"
     config.write_text(yaml.safe_dump(sweep))
@@ -59,7 +59,7 @@ def test_killed_sweep_resumes_without_rerunning_finished_trials(sample_store, tm
         child.wait()
         stop_test_cluster(marker, str(ray_tmp))
         finished = {r.info.run_id: r.data.tags["mlflow.runName"] for r in _finished_children(db)}
-        assert 1 <= len(finished) < 3
+        assert len(finished) == 1
 
         done = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True, timeout=1200)
         assert done.returncode == 0, done.stderr[-3000:]
@@ -69,8 +69,8 @@ def test_killed_sweep_resumes_without_rerunning_finished_trials(sample_store, tm
 
     client = MlflowClient(f"sqlite:///{db}")
     runs = client.search_runs([client.get_experiment_by_name("cryoray").experiment_id], "tags.mlflow.parentRunId != ''")
-    assert sorted(r.data.params["optimizer.lr"] for r in runs) == ["0.001", "0.003", "0.01"]  # one run per trial
+    assert sorted(r.data.params["optimizer.lr"] for r in runs) == ["0.001", "0.003"]  # one run per trial
     for run_id in finished:  # a finished trial was not trained again
         steps = [m.step for m in client.get_metric_history(run_id, "val/loss")]
         assert steps == [0, 2, 4]
-    assert sum(r.info.status == "FINISHED" for r in runs) == 3
+    assert sum(r.info.status == "FINISHED" for r in runs) == 2
