@@ -28,7 +28,9 @@ RANK = {
     "pipelines": 5,
     "train": 6,
     "tune": 7,
-    "cli": 8,
+    "infer": 7,
+    "serve": 8,
+    "cli": 9,
 }
 
 

@@ -1,0 +1,121 @@
+"""Whole-map inference: enhanced maps, probability maps and models from a trained network.
+
+The pieces, for the CLI, Ray Data batch inference and Ray Serve alike:
+
+* :func:`resolve_reference` (``reference.py``): a checkpoint directory, or an MLflow registered
+  model ``models:/NAME/VERSION`` / ``NAME[/VERSION]`` downloaded once to a local cache.
+* :class:`Predictor` (``predictor.py``): ``Predictor.from_reference(ref, device=..., precision=...)``
+  loads once (safetensors only); ``predictor.predict(boxes)`` maps ``(N, 1, b, b, b)`` float32 to
+  ``{head: (N, C, b, b, b)}`` numpy arrays (softmax probabilities for classification heads,
+  values for regression heads) under ``torch.inference_mode()``, bf16 autocast on CUDA.
+* :class:`TilePlan` / :class:`Stitcher` (``stitching.py``): ``plan.batches(data, n)`` cuts a
+  prepared map into box batches; ``Stitcher(plan, channels, weights=blend_weights(...), sink=...)``
+  takes predictions batch by batch (``add(origins, values)``) and hands finished z-sections to a
+  sink (:class:`DenseSink` whole maps, :class:`CandidateSink` voxels above a threshold), so
+  memory is bounded by boxes, not by the map. True weighted mean, constant or Gaussian weights.
+* :func:`predict_map` (``whole_map.py``): prepare (1 Å, normalise, optional mask) → tile →
+  predict → stitch, for one map or two half maps; :meth:`MapPrediction.on_source_frame` puts an
+  output back on the input's grid (``frame.py``), so it overlays the input exactly.
+* :func:`build_from_map` (``building.py``): Cα candidates + amino-acid rows → HMM states →
+  threaded Cα model, without whole probability maps.
+* :class:`InferConfig` (``config.py``): tiling preset, blending, batch size, device, precision.
+
+Importing the package is cheap; torch loads when a name that needs it is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryoray.infer.building import BuildReport, build_channels, build_from_map, predict_states
+    from cryoray.infer.config import InferConfig
+    from cryoray.infer.errors import ModelReferenceError
+    from cryoray.infer.frame import to_source_frame
+    from cryoray.infer.inputs import PreparedInput, average_halves, prepare_input
+    from cryoray.infer.masks import keep_input, mask_on
+    from cryoray.infer.predictor import HeadSpec, Predictor, resolve_device
+    from cryoray.infer.reference import ModelReference, parse_reference, resolve_reference
+    from cryoray.infer.stitching import CandidateSink, DenseSink, Stitcher, TilePlan, blend_weights
+    from cryoray.infer.whole_map import (
+        InferenceStats,
+        MapPrediction,
+        OutputChannel,
+        output_channels,
+        predict_map,
+        run_plan,
+    )
+
+# Names load on first use, so ``cryoray.infer.config`` and ``.reference`` (used by the CLI before
+# any work starts) do not pull in torch.
+_SOURCES = {
+    "BuildReport": "building",
+    "CandidateSink": "stitching",
+    "DenseSink": "stitching",
+    "HeadSpec": "predictor",
+    "InferConfig": "config",
+    "InferenceStats": "whole_map",
+    "MapPrediction": "whole_map",
+    "ModelReference": "reference",
+    "ModelReferenceError": "errors",
+    "OutputChannel": "whole_map",
+    "Predictor": "predictor",
+    "PreparedInput": "inputs",
+    "Stitcher": "stitching",
+    "TilePlan": "stitching",
+    "average_halves": "inputs",
+    "blend_weights": "stitching",
+    "build_channels": "building",
+    "build_from_map": "building",
+    "keep_input": "masks",
+    "mask_on": "masks",
+    "output_channels": "whole_map",
+    "parse_reference": "reference",
+    "predict_map": "whole_map",
+    "predict_states": "building",
+    "prepare_input": "inputs",
+    "resolve_device": "predictor",
+    "resolve_reference": "reference",
+    "run_plan": "whole_map",
+    "to_source_frame": "frame",
+}
+
+__all__ = [
+    "BuildReport",
+    "CandidateSink",
+    "DenseSink",
+    "HeadSpec",
+    "InferConfig",
+    "InferenceStats",
+    "MapPrediction",
+    "ModelReference",
+    "ModelReferenceError",
+    "OutputChannel",
+    "Predictor",
+    "PreparedInput",
+    "Stitcher",
+    "TilePlan",
+    "average_halves",
+    "blend_weights",
+    "build_channels",
+    "build_from_map",
+    "keep_input",
+    "mask_on",
+    "output_channels",
+    "parse_reference",
+    "predict_map",
+    "predict_states",
+    "prepare_input",
+    "resolve_device",
+    "resolve_reference",
+    "run_plan",
+    "to_source_frame",
+]
+
+
+def __getattr__(name: str) -> object:
+    module = _SOURCES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cryoray.infer' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"cryoray.infer.{module}"), name)

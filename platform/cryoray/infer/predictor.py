@@ -1,0 +1,198 @@
+"""A network ready to predict batches of boxes: load once, call many times.
+
+:class:`Predictor` is what every inference path shares (the CLI's whole-map prediction, Ray
+Data batch inference, Serve replicas): build it from a model reference in the actor's
+constructor, then call :meth:`Predictor.predict` with ``(N, 1, b, b, b)`` float32 boxes. It
+returns one numpy array per head, ``(N, C, b, b, b)`` float32: class probabilities (softmax
+over C) for classification heads, values for regression heads. Runs under
+``torch.inference_mode()``, with bf16 autocast on CUDA unless told fp32.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydantic
+import torch
+from safetensors import SafetensorError
+from torch import nn
+
+from cryoray.infer.errors import ModelReferenceError
+from cryoray.infer.reference import read_checkpoint_config, resolve_reference
+from cryoray.models import ModelConfig, build_model
+from cryoray.train.checkpoints import load_weights
+from cryoray.train.config import TargetConfig
+from cryoray.train.targets import CLASS_NAMES
+
+__all__ = ["HeadSpec", "Predictor", "heads_from_config", "resolve_device"]
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """One output of a network.
+
+    Args:
+        name: the head's name (the model's output key).
+        channels: output channels.
+        label: the store label the head was trained on (``atom``, ``simulated``, ...), if known.
+        class_names: names of the classes in channel order (classification heads); None for
+            regression heads.
+    """
+
+    name: str
+    channels: int
+    label: str | None = None
+    class_names: tuple[str, ...] | None = None
+
+    @property
+    def classification(self) -> bool:
+        return self.class_names is not None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "channels": self.channels,
+            "label": self.label,
+            "kind": "classification" if self.classification else "regression",
+            "class_names": list(self.class_names) if self.class_names else None,
+        }
+
+
+def heads_from_config(model: nn.Module, targets: Mapping[str, TargetConfig]) -> dict[str, HeadSpec]:
+    """Head specs of ``model`` with the labels its training targets give them."""
+    heads = {}
+    for name, channels in model.out_channels_by_head.items():
+        label = targets[name].label if name in targets else None
+        names = CLASS_NAMES.get(label) if label else None
+        if names is not None and len(names) != channels:
+            names = tuple(f"class{c}" for c in range(channels))
+        heads[name] = HeadSpec(name=name, channels=int(channels), label=label, class_names=names)
+    return heads
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelReferenceError("--device", f"{device} was asked for but no CUDA device is available")
+    return torch.device(device)
+
+
+class Predictor:
+    """A network on a device that predicts batches of boxes.
+
+    Args:
+        model: a network whose ``forward`` returns a dict head → ``(N, C, b, b, b)`` logits/values.
+        heads: the heads to return (see :class:`HeadSpec`); classification heads are softmaxed.
+        box: the box edge the network takes.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        precision: ``auto`` (bf16 on CUDA, fp32 on CPU), ``bf16`` or ``fp32``.
+        name: where the model came from (for reports).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        heads: Mapping[str, HeadSpec],
+        *,
+        box: int,
+        device: str = "auto",
+        precision: str = "auto",
+        name: str = "model",
+    ) -> None:
+        if precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"`precision` must be auto, bf16 or fp32, got {precision!r}")
+        self.device = resolve_device(device)
+        self.heads = dict(heads)
+        self.box = int(box)
+        self.name = name
+        # bf16 autocast: by default on CUDA only; asked for explicitly it runs on CPU too
+        self.autocast = precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
+        self.model = model.to(self.device).eval()
+        #: seconds spent in :meth:`predict` (transfers + forward + softmax), for overhead reports
+        self.forward_seconds = 0.0
+        self.boxes_predicted = 0
+
+    @classmethod
+    def from_checkpoint(
+        cls, directory: str | os.PathLike, *, device: str = "auto", precision: str = "auto"
+    ) -> Predictor:
+        """Build the network from a checkpoint directory's ``config.yaml`` and load its weights.
+
+        Raises:
+            ModelReferenceError: the config or the weights do not make a model.
+        """
+        directory = Path(directory)
+        data = read_checkpoint_config(directory)
+        try:
+            model_config = pydantic.TypeAdapter(ModelConfig).validate_python(data["model"])
+            targets = pydantic.TypeAdapter(dict[str, TargetConfig]).validate_python(data["targets"])
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ModelReferenceError(directory, f"config.yaml: {where}: {first['msg']}") from exc
+        model = build_model(model_config)
+        try:
+            load_weights(directory, model)
+        except (SafetensorError, RuntimeError, OSError) as exc:
+            raise ModelReferenceError(
+                directory, f"weights do not load into the {model_config.name} model: {exc}"
+            ) from exc
+        return cls(
+            model,
+            heads_from_config(model, targets),
+            box=model_config.img_size,
+            device=device,
+            precision=precision,
+            name=str(directory),
+        )
+
+    @classmethod
+    def from_reference(
+        cls,
+        ref: str | os.PathLike,
+        *,
+        tracking_uri: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+    ) -> Predictor:
+        """A checkpoint directory or an MLflow registered model (see :mod:`cryoray.infer.reference`)."""
+        directory = resolve_reference(ref, tracking_uri=tracking_uri, cache_dir=cache_dir)
+        predictor = cls.from_checkpoint(directory, device=device, precision=precision)
+        predictor.name = os.fspath(ref)
+        return predictor
+
+    @property
+    def regression_only(self) -> bool:
+        return not any(h.classification for h in self.heads.values())
+
+    def head_for_label(self, label: str) -> HeadSpec | None:
+        """The head trained on store label ``label`` (e.g. ``atom``), if any."""
+        return next((h for h in self.heads.values() if h.label == label), None)
+
+    def predict(self, boxes: np.ndarray) -> dict[str, np.ndarray]:
+        """Predict ``(N, 1, b, b, b)`` boxes → head → ``(N, C, b, b, b)`` float32 numpy arrays."""
+        boxes = np.asarray(boxes, dtype=np.float32)
+        if boxes.ndim != 5 or boxes.shape[1] != 1 or boxes.shape[2:] != (self.box,) * 3:
+            raise ValueError(f"boxes must be (N, 1, {self.box}, {self.box}, {self.box}), got {boxes.shape}")
+        start = time.perf_counter()
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(boxes)).to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                raw = self.model(x)
+            out = {}
+            for name, head in self.heads.items():
+                values = raw[name].float()
+                if head.classification:
+                    values = torch.softmax(values, dim=1)
+                out[name] = values.cpu().numpy()
+        self.forward_seconds += time.perf_counter() - start
+        self.boxes_predicted += len(boxes)
+        return out

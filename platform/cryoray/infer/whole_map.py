@@ -1,0 +1,279 @@
+"""Whole-map prediction: prepare → tile → predict in batches → stitch → back onto the input's grid.
+
+:func:`predict_map` composes the pieces for the CLI; :func:`run_plan` is the loop in the middle
+(boxes of a prepared map through one or more predictors into a :class:`Stitcher`), for callers
+that bring their own sink (e.g. model building keeps only Cα candidates).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cryoray.errors import ConfigError
+from cryoray.infer.config import InferConfig
+from cryoray.infer.frame import to_source_frame
+from cryoray.infer.inputs import HalfMapMode, PreparedInput, prepare_input
+from cryoray.infer.masks import MaskMode, keep_input, mask_on
+from cryoray.infer.predictor import Predictor
+from cryoray.infer.stitching import DenseSink, Sink, Stitcher, TilePlan, blend_weights
+from cryoray.io.density_map import DensityMap, GridFrame
+from cryoray.preprocessing.config import MaskConfig, PrepareConfig
+from cryoray.preprocessing.prepare import PrepareRecord
+from cryoray.preprocessing.tiling import Tiling
+
+__all__ = [
+    "InferenceStats",
+    "MapPrediction",
+    "OutputChannel",
+    "output_channels",
+    "predict_map",
+    "run_plan",
+    "tiling_for",
+]
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutputChannel:
+    """One stitched output: channel ``channel`` of head ``head`` of predictor ``predictor``.
+
+    ``name`` is what files and reports call it: the head for single-channel regression heads,
+    ``HEAD_CLASS`` for a class (e.g. ``atom_CA``).
+    """
+
+    predictor: int
+    head: str
+    channel: int
+    name: str
+    classification: bool
+
+
+def output_channels(predictors: Sequence[Predictor], heads: Sequence[str] | None = None) -> list[OutputChannel]:
+    """Every channel of the chosen heads (all heads when None) of every predictor.
+
+    Raises:
+        ConfigError: a head in ``heads`` that no predictor has.
+    """
+    known = {name for p in predictors for name in p.heads}
+    unknown = sorted(set(heads or ()) - known)
+    if unknown:
+        raise ConfigError("--heads", f"unknown head(s) {unknown}; the model has {sorted(known)}")
+    out = []
+    for index, predictor in enumerate(predictors):
+        for head in predictor.heads.values():
+            if heads is not None and head.name not in heads:
+                continue
+            for c in range(head.channels):
+                if head.class_names is not None:
+                    name = f"{head.name}_{head.class_names[c]}"
+                else:
+                    name = head.name if head.channels == 1 else f"{head.name}_{c}"
+                out.append(OutputChannel(index, head.name, c, name, head.classification))
+    return out
+
+
+def tiling_for(predictors: Sequence[Predictor], config: InferConfig) -> Tiling:
+    """The tiling for these predictors (one box size for all of them).
+
+    Raises:
+        ConfigError: predictors with different boxes, or a tiling box the network cannot take.
+    """
+    boxes = {p.box for p in predictors}
+    if len(boxes) != 1:
+        raise ConfigError("--model", f"models take different boxes {sorted(boxes)}; use models with one box size")
+    box = boxes.pop()
+    try:
+        tiling = config.tiling_for(box)
+    except ValueError as exc:
+        raise ConfigError("--tiling", str(exc)) from exc
+    if tiling.box != box:
+        raise ConfigError("--tiling", f"tiling '{tiling.name}' cuts {tiling.box}³ boxes but the model takes {box}³")
+    return tiling
+
+
+@dataclass
+class InferenceStats:
+    """Where the time went: boxes predicted, wall seconds, and seconds inside the predictors."""
+
+    boxes: int = 0
+    passes: int = 1
+    seconds: float = 0.0
+    forward_seconds: float = 0.0
+    peak_open_sections: int = 0
+    stages: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def overhead_share(self) -> float:
+        """Share of the loop's time spent outside the predictors (tiling, stitching)."""
+        return 0.0 if self.seconds <= 0 else max(0.0, 1.0 - self.forward_seconds / self.seconds)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "boxes": self.boxes,
+            "passes": self.passes,
+            "seconds": round(self.seconds, 3),
+            "forward_seconds": round(self.forward_seconds, 3),
+            "overhead_share": round(self.overhead_share, 4),
+            "peak_open_sections": self.peak_open_sections,
+            "stages": {k: round(v, 3) for k, v in self.stages.items()},
+        }
+
+
+def run_plan(
+    inputs: Sequence[np.ndarray],
+    predictors: Sequence[Predictor],
+    channels: Sequence[OutputChannel],
+    plan: TilePlan,
+    *,
+    sink: Sink,
+    batch_size: int,
+    weights: np.ndarray | None = None,
+) -> InferenceStats:
+    """Every box of every input through every predictor; ``channels`` are stitched into ``sink``.
+
+    Several inputs (both half maps) enter one weighted mean. Boxes go in plan order, one batch at
+    a time, so memory holds one batch plus the stitcher's open sections.
+    """
+    stitcher = Stitcher(plan, len(channels), weights=weights, sink=sink, passes=len(inputs))
+    used = sorted({c.predictor for c in channels})
+    forward_before = sum(predictors[i].forward_seconds for i in used)
+    start = time.perf_counter()
+    step = max(1, len(plan) // 10)
+    done = 0
+    for first in range(0, len(plan), batch_size):
+        for data in inputs:
+            for origins, boxes in plan.batches(data, batch_size, start=first, stop=first + batch_size):
+                outputs = {i: predictors[i].predict(boxes) for i in used}
+                stacked = np.stack([outputs[c.predictor][c.head][:, c.channel] for c in channels], axis=1)
+                stitcher.add(origins, stacked)
+        done = min(len(plan), first + batch_size)
+        if done // step != (done - batch_size) // step:
+            log.info("predicted %d of %d boxes", done, len(plan))
+    stitcher.finish()
+    return InferenceStats(
+        boxes=len(plan) * len(inputs),
+        passes=len(inputs),
+        seconds=time.perf_counter() - start,
+        forward_seconds=sum(predictors[i].forward_seconds for i in used) - forward_before,
+        peak_open_sections=stitcher.peak_open_sections,
+    )
+
+
+@dataclass
+class MapPrediction:
+    """Stitched outputs on the prepared grid, and how to put them on the input's grid.
+
+    Args:
+        channels: what each of the ``data`` channels is.
+        data: ``(C, nz, ny, nx)`` float32 on ``frame`` (memory-mapped when a scratch folder was given).
+        frame: the prepared grid.
+        record: what preparation did (``record.source_frame`` is the input's grid).
+        tiling: how the map was cut.
+        stats: timings.
+    """
+
+    channels: list[OutputChannel]
+    data: np.ndarray
+    frame: GridFrame
+    record: PrepareRecord
+    tiling: Tiling
+    stats: InferenceStats
+    _sink: DenseSink | None = None
+
+    def names(self) -> list[str]:
+        return [c.name for c in self.channels]
+
+    def index(self, name: str) -> int:
+        try:
+            return self.names().index(name)
+        except ValueError:
+            raise KeyError(f"no output '{name}'; outputs are {self.names()}") from None
+
+    def prepared(self, name: str) -> DensityMap:
+        """Output ``name`` on the prepared grid."""
+        return DensityMap(self.data[self.index(name)], self.frame, labels=(f"cryoray predict {name}",))
+
+    def on_source_frame(self, name: str, *, order: int | None = None) -> DensityMap:
+        """Output ``name`` on the input's grid: cubic for values, trilinear for probabilities (default)."""
+        channel = self.channels[self.index(name)]
+        order = (1 if channel.classification else 3) if order is None else order
+        return to_source_frame(self.prepared(name), self.record.source_frame, order=order)
+
+    def close(self) -> None:
+        """Release the outputs (removes the memory-mapped file, if any)."""
+        self.data = None  # type: ignore[assignment]
+        if self._sink is not None:
+            self._sink.close()
+
+
+def predict_map(
+    density: DensityMap | Sequence[DensityMap],
+    predictors: Predictor | Sequence[Predictor],
+    config: InferConfig | None = None,
+    *,
+    heads: Sequence[str] | None = None,
+    halves: HalfMapMode = "average",
+    mask: MaskConfig | None = None,
+    mask_mode: MaskMode = "zero",
+    scratch_dir: str | os.PathLike | None = None,
+    source: object = "map",
+) -> MapPrediction:
+    """Predict a whole map (or two half maps) with one or more predictors.
+
+    Args:
+        density: the input map in its own frame, or two half maps (see :mod:`cryoray.infer.inputs`).
+        predictors: one predictor, or several taking the same box (their heads are all predicted).
+        config: tiling, blending, batch size, preparation (defaults: :class:`InferConfig`).
+        heads: heads to keep (default: all).
+        halves: ``average`` or ``both`` for two half maps.
+        mask: optional mask; ``mask_mode`` ``zero`` masks the input, ``keep`` keeps the input's
+            density inside the mask in regression outputs (see :mod:`cryoray.infer.masks`).
+        scratch_dir: memory-map the stitched outputs in this folder instead of memory.
+        source: how errors name the input.
+
+    Returns:
+        the stitched outputs on the prepared grid; use :meth:`MapPrediction.on_source_frame`.
+    """
+    config = config or InferConfig()
+    predictors = [predictors] if isinstance(predictors, Predictor) else list(predictors)
+    channels = output_channels(predictors, heads)
+    tiling = tiling_for(predictors, config)
+    percentile = config.percentile_for(all(p.regression_only for p in predictors))
+    prepare = PrepareConfig(
+        voxel_size=config.voxel_size,
+        order=config.order,
+        percentile=percentile,
+        mask=mask if mask_mode == "zero" else None,
+    )
+    t0 = time.perf_counter()
+    prepared: PreparedInput = prepare_input(density, prepare, halves=halves, source=source)
+    t_prepare = time.perf_counter() - t0
+    shape = prepared.density.data.shape
+    plan = TilePlan.for_shape(shape, tiling)
+    log.info("predicting %s voxels in %d boxes of %d³ (%s)", shape[::-1], len(plan), tiling.box, tiling.name)
+    sink = DenseSink(shape, len(channels), directory=scratch_dir)
+    weights = blend_weights(tiling, config.blend, sigma_scale=config.sigma_scale)
+    stats = run_plan(
+        [p.data for p in prepared.passes],
+        predictors,
+        channels,
+        plan,
+        sink=sink,
+        batch_size=config.batch_size,
+        weights=weights,
+    )
+    stats.stages["prepare"] = t_prepare
+    if mask is not None and mask_mode == "keep":
+        keep = mask_on(mask, prepared.density.frame)
+        for i, channel in enumerate(channels):
+            if not channel.classification:
+                keep_input(sink.data[i], prepared.density.data, keep)
+    elif mask_mode not in ("zero", "keep"):
+        raise ValueError(f"`mask_mode` must be 'zero' or 'keep', got {mask_mode!r}")
+    return MapPrediction(channels, sink.data, prepared.density.frame, prepared.record, tiling, stats, sink)
