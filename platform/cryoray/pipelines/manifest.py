@@ -13,6 +13,7 @@ import json
 import os
 import posixpath
 import re
+from typing import TypeVar
 
 from pydantic import Field, PositiveFloat, field_validator
 
@@ -24,6 +25,9 @@ __all__ = ["ManifestRow", "read_manifest"]
 
 MAX_MANIFEST_BYTES = 256 << 20
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+#: columns holding sources, resolved against the manifest's folder when relative
+_SOURCE_COLUMNS = ("map", "model", "sequence", "half_map_1", "half_map_2")
+R = TypeVar("R", bound=Section)
 
 
 class ManifestRow(Section):
@@ -49,8 +53,11 @@ def _resolve(path: str | None, base: str) -> str | None:
     return posixpath.join(base, path) if _URL.match(base) else os.path.join(base, path)
 
 
-def read_manifest(source: str | os.PathLike) -> list[ManifestRow]:
+def read_manifest(source: str | os.PathLike, *, row_type: type[R] = ManifestRow) -> list[R]:  # type: ignore[assignment]
     """Parse and validate a manifest; errors name the line and the column.
+
+    ``row_type`` validates each row (default :class:`ManifestRow`; batch inference uses a row
+    without the model and resolution); its required fields are the required columns.
 
     Raises:
         ConfigError: malformed rows, missing columns, duplicate entry ids, or no rows.
@@ -70,16 +77,17 @@ def read_manifest(source: str | os.PathLike) -> list[ManifestRow]:
                 raise ConfigError(source, f"line {number}: not JSON: {exc.msg}") from exc
     else:
         reader = csv.DictReader(io.StringIO(text))
-        missing = {"entry_id", "map", "model", "resolution"} - set(reader.fieldnames or [])
+        required = {name for name, field in row_type.model_fields.items() if field.is_required()}
+        missing = required - set(reader.fieldnames or [])
         if missing:
             raise ConfigError(source, f"header lacks column(s) {', '.join(sorted(missing))}")
         records = [(reader.line_num, {k: v for k, v in row.items() if k is not None}) for row in reader]
     rows, seen = [], set()
     for number, record in records:
-        row = validate_config(ManifestRow, record, source=f"{source} line {number}")
-        if row.entry_id in seen:
+        row = validate_config(row_type, record, source=f"{source} line {number}")
+        if row.entry_id in seen:  # type: ignore[attr-defined]
             raise ConfigError(source, f"line {number}: entry_id {row.entry_id} appears twice")
-        seen.add(row.entry_id)
-        resolved = {k: _resolve(getattr(row, k), base) for k in ("map", "model", "sequence", "half_map_1", "half_map_2")}
+        seen.add(row.entry_id)  # type: ignore[attr-defined]
+        resolved = {k: _resolve(getattr(row, k), base) for k in _SOURCE_COLUMNS if k in row_type.model_fields}
         rows.append(row.model_copy(update=resolved))
     return rows
