@@ -32,6 +32,7 @@ COMMANDS = (
     "tune",
     "align",
     "compare-models",
+    "predict-batch",
     "demo",
 )
 
