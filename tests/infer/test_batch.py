@@ -1,0 +1,143 @@
+"""Batch inference on a real local Ray: outputs on each input's grid, failures listed with their
+reasons, re-runs skip finished entries, HTTP (EMDB-layout) inputs and ``s3://`` outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pytest
+import s3fs
+
+from cryoray.infer.batch import done_entries, run_batch_inference
+from cryoray.infer.batch_config import BatchInferConfig
+from cryoray.io import read_map
+from tests.conftest import BAD_INPUTS, REAL
+from tests.servers import emdb_layout, http_server
+
+SPIKE = "EMD-21457_6VYB_spike-NTD-segment"
+ENTRIES = {
+    # entry: (map, sequence) relative to shared/data/real; small maps (27 boxes of 32³ each), the
+    # same voxels with the position in ORIGIN, in NSTART, and none; haemoglobin's sequence (short)
+    "EMD-21457": (f"{SPIKE}/emd_21457_seg.mrc", "EMD-3488_5ME2_haemoglobin/5me2_seqres.fasta"),
+    "EMD-21457-nstart": (f"{SPIKE}/emd_21457_seg_nstart.mrc", ""),
+    "EMD-21457-orig0": (f"{SPIKE}/emd_21457_seg_orig0.mrc", ""),
+}
+
+
+def write_manifest(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    path.write_text("entry_id,map,sequence\n" + "".join(f"{e},{m},{s}\n" for e, m, s in rows))
+    return path
+
+
+def config(checkpoint: Path, **changes: object) -> BatchInferConfig:
+    settings = {
+        "models": [str(checkpoint)],
+        "infer": {"batch_size": 16, "device": "cpu"},
+        "outputs": {"maps": ["atom_CA"]},
+        # a random network: P(Cα) hovers around 1/4, so a low threshold still gives candidates
+        "build": {"candidates": {"threshold": 0.26}},
+        "actors": {
+            "predictors": 1,
+            "cpus_per_predictor": 0.5,
+            "read_cpus": 0.5,
+            "finish_cpus": 0.25,
+            "alignment_cpus": 0.25,
+        },
+        "retries": 1,
+    } | changes
+    return BatchInferConfig.model_validate(settings)
+
+
+@pytest.fixture(scope="module")
+def local_run(ray_local, segformer_checkpoint, tmp_path_factory) -> tuple[Path, Path, dict]:
+    tmp = tmp_path_factory.mktemp("batch")
+    rows = [(e, REAL / m, REAL / s if s else "") for e, (m, s) in ENTRIES.items()]
+    rows += [
+        ("BROKEN-MAP", BAD_INPUTS / "truncated_data.mrc", ""),
+        ("MISSING-MAP", tmp / "absent.mrc", ""),
+        ("BAD-SEQUENCE", REAL / ENTRIES["EMD-21457"][0], BAD_INPUTS / "bad_letters.fasta"),
+    ]
+    manifest = write_manifest(tmp / "manifest.csv", rows)
+    out = tmp / "out"
+    report = run_batch_inference(str(manifest), str(out), config(segformer_checkpoint))
+    return manifest, out, report
+
+
+def test_good_entries_done_bad_ones_listed_with_reasons(local_run) -> None:
+    _, out, report = local_run
+    assert sorted(report["done"]) == sorted(ENTRIES)
+    reasons = {f["entry_id"]: f["error"] for f in report["failed"]}
+    assert reasons == {
+        "BROKEN-MAP": "MapFormatError",
+        "MISSING-MAP": "SourceError",
+        "BAD-SEQUENCE": "SequenceFormatError",
+    }
+    assert json.loads((out / "failures.json").read_text()) == report["failed"]
+    assert all(f["reason"] for f in report["failed"])
+    assert json.loads((out / "run_summary.json").read_text())["n_done"] == 3
+    assert done_entries(str(out)) == set(ENTRIES)
+    assert not list(out.rglob(".cryoray-*"))  # no temporary files left behind
+
+
+def test_outputs_overlay_their_inputs(local_run) -> None:
+    _, out, _ = local_run
+    for entry, (map_path, _) in ENTRIES.items():
+        source = read_map(REAL / map_path)
+        prob = read_map(out / entry / "atom_CA.mrc")
+        assert prob.frame.same_as(source.frame), entry
+        assert 0.0 <= prob.data.min() and prob.data.max() <= 1.0 + 1e-5
+        summary = json.loads((out / entry / "summary.json").read_text())
+        assert summary["status"] == "done" and summary["source_frame"] == source.frame.to_dict()
+
+
+def test_model_built_for_the_entry_with_a_sequence(local_run) -> None:
+    _, out, _ = local_run
+    assert (out / "EMD-21457" / "model.cif").is_file()
+    assert not (out / "EMD-21457-nstart" / "model.cif").exists()
+    summary = json.loads((out / "EMD-21457" / "summary.json").read_text())
+    assert summary["build"]["states"] > 0 and summary["build"]["model"]["chains"]
+    assert summary["outputs"]["model"].endswith("EMD-21457/model.cif")
+
+
+def test_rerun_skips_finished_entries_and_retries_failed(local_run, segformer_checkpoint) -> None:
+    manifest, out, _ = local_run
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.parent != out}
+    report = run_batch_inference(str(manifest), str(out), config(segformer_checkpoint))
+    assert report["skipped_already_done"] == sorted(ENTRIES)
+    assert report["done"] == []
+    assert sorted(f["entry_id"] for f in report["failed"]) == ["BAD-SEQUENCE", "BROKEN-MAP", "MISSING-MAP"]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.parent != out} == mtimes
+
+
+def test_http_inputs_to_s3_output(ray_local, s3_endpoint, segformer_checkpoint, tmp_path) -> None:
+    root = tmp_path / "emdb"
+    layout = emdb_layout(
+        root, {"EMD-21457": REAL / ENTRIES["EMD-21457"][0], "EMD-21458": REAL / ENTRIES["EMD-21457-nstart"][0]}
+    )
+    boto3.client("s3").create_bucket(Bucket="batch-out")
+    with http_server(root) as base:
+        manifest = write_manifest(tmp_path / "m.csv", [(e, f"{base}/{rel}", "") for e, rel in layout.items()])
+        cfg = config(segformer_checkpoint, outputs={"maps": ["atom_CA", "amino_acid_ALA"]})
+        report = run_batch_inference(str(manifest), "s3://batch-out/run", cfg)
+        assert sorted(report["done"]) == ["EMD-21457", "EMD-21458"] and report["failed"] == []
+        fs = s3fs.S3FileSystem()
+        assert fs.exists("batch-out/run/EMD-21457/summary.json") and fs.exists("batch-out/run/failures.json")
+        prob = read_map("s3://batch-out/run/EMD-21458/amino_acid_ALA.mrc")
+        assert prob.frame.same_as(read_map(REAL / ENTRIES["EMD-21457-nstart"][0]).frame)
+        assert done_entries("s3://batch-out/run") == {"EMD-21457", "EMD-21458"}
+        again = run_batch_inference(str(manifest), "s3://batch-out/run", cfg)
+        assert again["skipped_already_done"] == ["EMD-21457", "EMD-21458"] and again["done"] == []
+
+
+def test_enhancement_model_writes_the_enhanced_map(ray_local, enhance_checkpoint, tmp_path) -> None:
+    source = REAL / ENTRIES["EMD-21457-orig0"][0]
+    manifest = write_manifest(tmp_path / "m.csv", [("EMD-21457", source, "")])
+    out = tmp_path / "out"
+    report = run_batch_inference(str(manifest), str(out), config(enhance_checkpoint, outputs={"maps": "all"}))
+    assert report["done"] == ["EMD-21457"] and report["outputs"] == ["output"]
+    enhanced = read_map(out / "EMD-21457" / "output.mrc")
+    assert enhanced.frame.same_as(read_map(source).frame)
+    assert np.isfinite(enhanced.data).all()
