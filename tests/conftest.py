@@ -103,10 +103,10 @@ def ray_local(s3_endpoint):
     """
     import ray
 
+    from cryoray.runtime import start_local_ray
+
     tmp = tempfile.mkdtemp(prefix="rl", dir="/tmp")  # short: Ray's socket paths are limited
-    # With the dashboard (State API), as cryoray.runtime.ensure_ray starts local Ray: Ray Train
-    # needs it to release the resources of runs that Tune stops.
-    ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False, _temp_dir=tmp)
+    start_local_ray(2, _temp_dir=tmp)  # as `cryoray` starts local Ray (State API that finds it)
     yield tmp
     ray.shutdown()
     stop_test_cluster({}, tmp)
@@ -120,7 +120,13 @@ def sample_store(tmp_path_factory) -> Path:
     url = tmp_path_factory.mktemp("train") / "sample.zarr"
     config = IngestConfig()
     writer = StoreWriter(str(url), config.layout())
-    row = ManifestRow(entry_id=entry.entry_id, map=str(entry.map), model=str(entry.model), sequence=str(entry.sequence), resolution=entry.resolution)
+    row = ManifestRow(
+        entry_id=entry.entry_id,
+        map=str(entry.map),
+        model=str(entry.model),
+        sequence=str(entry.sequence),
+        resolution=entry.resolution,
+    )
     ingest_entry(row, config, str(url), config.layout())
     writer.commit(entry.entry_id)
     return url

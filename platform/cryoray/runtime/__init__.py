@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from cryoray.runtime.ray_cluster import ensure_ray
+from cryoray.runtime.ray_cluster import ensure_ray, start_local_ray
 
-__all__ = ["ensure_ray"]
+__all__ = ["ensure_ray", "start_local_ray"]
