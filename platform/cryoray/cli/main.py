@@ -32,6 +32,9 @@ COMMANDS = (
     "tune",
     "align",
     "compare-models",
+    "enhance",
+    "segment",
+    "build-model",
     "predict-batch",
     "demo",
 )

@@ -98,6 +98,8 @@ def _download(parsed: ModelReference, text: str, uri: str, cache: Path) -> Path:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    if uri.startswith("sqlite:///") and not os.path.isfile(uri.removeprefix("sqlite:///")):
+        raise ModelReferenceError(text, f"no MLflow database at {uri} (check --tracking-uri / MLFLOW_TRACKING_URI)")
     client = MlflowClient(uri)
     try:
         if parsed.version is None:
