@@ -36,6 +36,7 @@ COMMANDS = (
     "segment",
     "build-model",
     "predict-batch",
+    "serve",
     "demo",
 )
 
