@@ -20,6 +20,8 @@ EXAMPLES = {
     "c2s2_segformer3d": "Cryo2Struct2 multi-task atoms + amino acids (SegFormer3D)",
     "cryoten_unetrpp": "CryoTEN map enhancement (UNETR++, 48³ crops of 64³)",
     "sample_atoms": "small UNETR atom classifier for the bundled sample on one CPU",
+    "sample_building": "small SegFormer3D atoms + amino acids for the bundled sample on one CPU (main job)",
+    "sample_enhance": "small U-Net map enhancement for the bundled sample on one CPU (main job)",
 }
 
 
@@ -30,9 +32,9 @@ def example_config(name: str) -> Path:
     return Path(str(resources.files(__package__).joinpath("configs", f"{name}.yaml")))
 
 
-def train_sample(store: Path, output: Path, *, epochs: int | None = None) -> RunResult:
-    """Train ``sample_atoms`` on the sample store into ``output/runs`` (replacing an earlier demo run)."""
-    path = example_config("sample_atoms")
+def train_sample(store: Path, output: Path, *, example: str = "sample_atoms", epochs: int | None = None) -> RunResult:
+    """Train a shipped ``example`` on the sample store into ``output/runs`` (replacing an earlier demo run)."""
+    path = example_config(example)
     config = load_config(TrainConfig, path).model_dump()
     config["data"]["store"] = str(store)
     config["output"] = str(output / "runs")
