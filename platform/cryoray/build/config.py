@@ -34,10 +34,11 @@ class ThreadingConfig(Section):
         max_iterations: subgradient iterations per group of re-solved windows.
         patience: a group stops after this many iterations without a better valid path.
         reserve: the search of a chain counts this many nats against each state on the
-            unconstrained best path of a later chain, so early chains do not take what later
-            ones need (0: strictly one chain after another). Reported scores never include it.
+            relaxed best path (no-return Viterbi, states reusable) of a later chain, so early
+            chains do not take what later ones need (0: strictly one chain after another).
+            Reported scores never include it.
         corridor: a chain is searched over the free states within this many Å of its
-            unconstrained best path (0: over all free states; all are used anyway when the
+            relaxed best path (0: over all free states; all are used anyway when the
             corridor holds fewer than 1.25 states per residue or more than half the free ones).
         window_radius: a re-solved window may use the free states within this many Å of its path.
     """

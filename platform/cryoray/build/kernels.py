@@ -225,25 +225,27 @@ def decode_no_return(codes, ptr, src, logp, emit, far, start, exit_):  # pragma:
                         b2 = v
                         a2 = i
                         g2 = tag
-            # far sources: the best four settle it unless they are j or lead back to j
-            settled = 0
-            for m in range(4):
-                i = top[m]
-                if i < 0 or i == j:
-                    continue
-                if p1[i] != j:
-                    b1, a1, g1, b2, a2, g2 = _push(s1[i] + far[i], i, 0, b1, a1, g1, b2, a2, g2)
-                    settled += 1
-                else:
-                    b1, a1, g1, b2, a2, g2 = _push(s2[i] + far[i], i, 1, b1, a1, g1, b2, a2, g2)
-            if settled < 2:
-                for i in range(n):
-                    if i == j:
+            # far sources (each worth at most topv[0]) matter only if the near ones leave room;
+            # then the best four settle it unless they are j or lead back to j
+            if b2 < topv[0]:
+                settled = 0
+                for m in range(4):
+                    i = top[m]
+                    if i < 0 or i == j:
                         continue
                     if p1[i] != j:
                         b1, a1, g1, b2, a2, g2 = _push(s1[i] + far[i], i, 0, b1, a1, g1, b2, a2, g2)
+                        settled += 1
                     else:
                         b1, a1, g1, b2, a2, g2 = _push(s2[i] + far[i], i, 1, b1, a1, g1, b2, a2, g2)
+                if settled < 2:
+                    for i in range(n):
+                        if i == j:
+                            continue
+                        if p1[i] != j:
+                            b1, a1, g1, b2, a2, g2 = _push(s1[i] + far[i], i, 0, b1, a1, g1, b2, a2, g2)
+                        else:
+                            b1, a1, g1, b2, a2, g2 = _push(s2[i] + far[i], i, 1, b1, a1, g1, b2, a2, g2)
             gain = emit[code, j]
             n1[j] = b1 + gain
             n2[j] = b2 + gain

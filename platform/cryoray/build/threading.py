@@ -10,18 +10,22 @@ there are free states); the rest, and all later chains, are reported unplaced, n
 **Search** (the constrained problem is NP-hard — a longest-simple-path problem — so no
 polynomial search is exact on every input; this one reports how far from exact it can be):
 
-0. *Unconstrained best paths.* Each chain's best path over all states with states reusable
-   (first-order sparse Viterbi; copies of one sequence kept apart). Its score bounds the
-   chain's score in any valid assignment, so the sum over chains is a proven **upper bound**
-   on the objective; ``upper_bound - log_score`` is reported per chain and in total.
+0. *Relaxed best paths.* Each chain's best path over all states with states reusable, except
+   that a path never returns to the state one or two residues back (exact sparse no-return
+   Viterbi, step 2; copies of one sequence kept apart). Every valid path is such a path, so
+   each chain's relaxed score bounds its score in any valid assignment and their sum is a
+   proven **upper bound** on the objective; ``upper_bound - log_score`` is reported per chain
+   and in total. These paths are the chains' "wishes" in step 1: plain Viterbi paths (A-B-A-B
+   allowed) bounce between a few states where the map is noisy, and reserving those sends the
+   earlier chains astray (5ME2 at 0.5 Å noise: -2556 with plain Viterbi wishes, -2122 with
+   no-return ones, the true path -2234).
 1. *Chains one after another, with a reserve.* While chain ``c`` is threaded, each state on a
-   later chain's unconstrained best path costs ``reserve`` nats in the search's objective
-   (reported scores never include it). Without it (``reserve=0``, the published behaviour)
-   the first chains take later chains' states wherever that helps them a little — at their
-   own chain breaks, most often — and the later chains cascade into wrong places (1WCM at
-   0.3 Å: 73 % of residues on their Cα with ``reserve=0``, 90 % with it, and a better total
-   log-probability). In large complexes a chain is searched over the free states within
-   ``corridor`` Å of its unconstrained best path.
+   later chain's wish costs ``reserve`` nats in the search's objective (reported scores never
+   include it). Without it (``reserve=0``, the published behaviour) the first chains take
+   later chains' states wherever that helps them a little — at their own chain breaks, most
+   often — and the later chains cascade into wrong places (1WCM at 0.3 Å: 73 % of residues on
+   their Cα with ``reserve=0``, 90 % with it, and a better total log-probability). In large
+   complexes a chain is searched over the free states within ``corridor`` Å of its wish.
 2. *Exact sparse no-return Viterbi* over those states: the best path that never returns to
    the state one or two residues back (each state keeps its two best partial paths with
    different predecessors). A step costs O(states + near pairs), not O(states²): far
@@ -62,7 +66,6 @@ from cryoray.build.hmm import HmmModel, build_hmm, encode_sequence
 from cryoray.build.kernels import (
     beam_search,
     completion_bounds,
-    decode,
     decode_no_return,
     decode_survivors,
     lookup_rows,
@@ -84,8 +87,8 @@ class ChainThreading:
         sequence: its residues (one letter).
         states: ``(T,)`` state of each residue, -1 where unplaced.
         log_score: log-probability of the placed residues' path (start, emissions, transitions).
-        upper_bound: the chain's unconstrained best score over all states: no valid
-            assignment gives this chain more (``upper_bound - log_score`` bounds its distance
+        upper_bound: the chain's relaxed (no-return, states reusable) best score over all
+            states: no valid assignment gives this chain more (``upper_bound - log_score`` bounds its distance
             from any optimum; summed over chains it bounds the whole objective).
         conflicts: extra uses of states in the chain's no-return relaxed optimum (0: that
             optimum was valid, so the chain is exactly optimal for its search objective).
@@ -587,7 +590,9 @@ def _groups(locals_: list[np.ndarray]) -> list[list[int]]:
 
 
 def _alone(model: HmmModel, codes: np.ndarray, allowed: np.ndarray, rank: np.ndarray) -> tuple[np.ndarray, float]:
-    """Unconstrained Viterbi (states reusable, never twice in a row) over the ``allowed`` states."""
+    """No-return Viterbi over the ``allowed`` states: the best path that never uses the state one
+    or two residues back (states reusable otherwise). Every valid path is such a path, so the
+    score bounds the chain's score in any valid assignment; -inf if fewer than 3 states."""
     states = np.flatnonzero(allowed)
     states = states[np.argsort(rank[states], kind="stable")]
     local_of = np.full(model.n_states, -1, dtype=np.int64)
@@ -595,12 +600,25 @@ def _alone(model: HmmModel, codes: np.ndarray, allowed: np.ndarray, rank: np.nda
     ptr, src, logp = restrict_graph(states, local_of, model.in_ptr, model.in_src, model.in_logp)
     emit = np.ascontiguousarray(model.log_emit[states].T)
     start = model.log_start(int(codes[0]))[states]
-    path, score = decode(codes, ptr, src, logp, emit, model.log_far[states], start, np.zeros(len(states)))
+    path, score = decode_no_return(codes, ptr, src, logp, emit, model.log_far[states], start, np.zeros(len(states)))
     return states[path], float(score)
 
 
+def _corridor(tree: cKDTree, model: HmmModel, path: np.ndarray, radius: float, allowed: np.ndarray) -> np.ndarray:
+    """The ``allowed`` states within ``radius`` Å of ``path`` when that narrows the search usefully
+    (at least 1.25 states per residue, at most half the ``allowed`` ones), else all ``allowed`` ones."""
+    if radius <= 0:
+        return allowed
+    near = np.unique(np.concatenate(tree.query_ball_point(model.xyz[path], radius)).astype(np.int64))
+    mask = np.zeros(model.n_states, dtype=bool)
+    mask[near] = True
+    mask &= allowed
+    return mask if 1.25 * len(path) <= mask.sum() <= 0.5 * allowed.sum() else allowed
+
+
 def _wishes(model: HmmModel, codes: list[np.ndarray], rank: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
-    """Each chain's unconstrained best path, copies of one sequence kept apart, and its upper bound.
+    """Each chain's relaxed best path (its "wish", :func:`_alone`), copies of one sequence kept apart,
+    and its upper bound.
 
     The first chain of a sequence takes the best path over all states; the next chain of the
     same sequence the best path avoiding the earlier copies' paths, and so on. Each chain's
@@ -615,7 +633,7 @@ def _wishes(model: HmmModel, codes: list[np.ndarray], rank: np.ndarray) -> tuple
         allowed = np.ones(model.n_states, dtype=bool)
         if key in taken:
             allowed[taken[key]] = False
-        if allowed.sum() == 0:
+        if allowed.sum() < 3:
             allowed[:] = True
         path, score = _alone(model, c, allowed, rank)
         first.setdefault(key, score)
@@ -636,7 +654,7 @@ def thread_model(
     codes = [encode_sequence(sequence) for _, sequence in chains]
     t0 = time.perf_counter()
     wishes, bounds = _wishes(model, codes, rank) if chains else ([], [])
-    log.debug("unconstrained best paths of %d chains: %.2fs", len(chains), time.perf_counter() - t0)
+    log.debug("relaxed best paths of %d chains: %.2fs", len(chains), time.perf_counter() - t0)
     out = []
     for index, (chain_id, sequence) in enumerate(chains):
         t0 = time.perf_counter()
@@ -648,22 +666,13 @@ def thread_model(
             for later in wishes[index + 1 :]:
                 reserve[later] = config.reserve
             chain_codes = codes[index][:n]
-            region = free
-            if config.corridor > 0:
-                near = np.unique(
-                    np.concatenate(tree.query_ball_point(model.xyz[wishes[index]], config.corridor)).astype(np.int64)
-                )
-                corridor = np.zeros(model.n_states, dtype=bool)
-                corridor[near] = True
-                corridor &= free
-                if 1.25 * n <= corridor.sum() <= 0.5 * free.sum():
-                    region = corridor
+            region = _corridor(tree, model, wishes[index], config.corridor, free)
             log.debug("chain %s: searching %d of %d free states", chain_id, int(region.sum()), int(free.sum()))
             path, _, _, conflicts = _ChainSearch(model, tree, chain_codes, region, rank, config, reserve).run()
             score = model.path_log_score(chain_codes, path)
             if n < len(sequence):
                 bound = _alone(model, chain_codes, np.ones(model.n_states, dtype=bool), rank)[1]
-            bound = max(bound, score)  # equal up to rounding when the path is the unconstrained optimum
+            bound = max(bound, score)  # equal up to rounding when the path is the relaxed optimum
             states[:n] = path
             free[path] = False
         else:
