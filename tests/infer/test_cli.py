@@ -113,6 +113,12 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, enhance_checkpoint, segformer
         ["build-model", str(SMALL), str(fasta), "-o", str(tmp_path / "m.cif"), *model],
         "model building needs heads",
     )
+    segformer = ["--model", str(segformer_checkpoint)]
+    _one_line_error(
+        capsys,
+        ["build-model", str(SMALL), str(fasta), "-o", str(tmp_path / "m.cif"), *segformer, "--threshold", "0.99"],
+        "no voxel has P(Cα) > 0.99 (highest: 0.",
+    )
 
 
 def _cap_memory() -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cryoray.build import BuildConfig, HmmStates, cluster_candidates, thread_chains
+from cryoray.build import BuildConfig, HmmStates, StatesFormatError, cluster_candidates, thread_chains
 from cryoray.build.threading import ThreadingResult
 from cryoray.errors import ConfigError
 from cryoray.infer.config import InferConfig
@@ -122,6 +122,12 @@ def predict_states(
     # The 20 amino-acid classes without "none", renormalised (rows of zeros stay uniform in the HMM).
     total = aa.sum(axis=1, keepdims=True)
     aa = np.divide(aa, total, out=np.zeros_like(aa), where=total > 0)
+    if len(index) == 0:
+        raise StatesFormatError(
+            source,
+            f"no voxel has P(Cα) > {build.candidates.threshold} (highest: {sink.highest:.3f}); nothing to build "
+            "from: lower --threshold, or use a better-trained model",
+        )
     xyz = prepared.density.frame.index_to_xyz(index)
     candidates = HmmStates.validated(
         xyz, aa, ca_prob, source=f"{source}: Cα candidates (P > {build.candidates.threshold})"

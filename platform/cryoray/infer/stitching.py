@@ -258,8 +258,11 @@ class CandidateSink:
         self._index: list[np.ndarray] = []
         self._value: list[np.ndarray] = []
         self._rows: list[np.ndarray] = []
+        self.highest = float("-inf")  # the key channel's maximum, kept or not (to explain an empty result)
 
     def __call__(self, z0: int, values: np.ndarray) -> None:
+        if values[self.key].size:
+            self.highest = max(self.highest, float(values[self.key].max()))
         where = np.argwhere(values[self.key] > self.threshold)
         if len(where) == 0:
             return
