@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["decode", "decode_no_return", "decode_survivors", "lookup_rows", "restrict_graph"]
+__all__ = ["decode_no_return", "decode_survivors", "lookup_rows", "restrict_graph"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -69,68 +69,6 @@ def lookup_rows(src_state, states, local_of, in_ptr, in_src, in_logp, log_far): 
     return out
 
 
-@numba.njit(cache=True, nogil=True)
-def decode(codes, ptr, src, logp, emit, far, start, exit_):  # pragma: no cover - compiled
-    """Viterbi over ``n`` local states for residue ``codes`` (state reuse allowed; self-transitions not).
-
-    Scores: ``start[k]`` for the first residue's state, ``log A`` by the local graph (``ptr``,
-    ``src``, ``logp``) or the source's ``far`` for every pair not in it, ``emit[code, k]`` (the
-    caller's local emission table, penalties included, ``(21, n)``), and ``exit_[k]`` after the
-    last residue. The far maximum is taken in closed form (best and second best source), so a
-    step costs O(states + edges), not O(states²). Returns ``(path, score)`` in local indices.
-    """
-    n = len(far)
-    w = len(codes)
-    delta = np.empty(n)
-    for k in range(n):
-        delta[k] = start[k] + emit[codes[0], k]
-    back = np.empty((w, n), dtype=np.int32)
-    new = np.empty(n)
-    for t in range(1, w):
-        best1 = -np.inf
-        best2 = -np.inf
-        arg1 = -1
-        arg2 = -1
-        for i in range(n):
-            v = delta[i] + far[i]
-            if v > best1:
-                best2 = best1
-                arg2 = arg1
-                best1 = v
-                arg1 = i
-            elif v > best2:
-                best2 = v
-                arg2 = i
-        code = codes[t]
-        for k in range(n):
-            if arg1 != k:
-                b = best1
-                a = arg1
-            else:
-                b = best2
-                a = arg2
-            for e in range(ptr[k], ptr[k + 1]):
-                v = delta[src[e]] + logp[e]
-                if v > b:
-                    b = v
-                    a = src[e]
-            new[k] = b + emit[code, k]
-            back[t, k] = a
-        delta, new = new, delta
-    best = -np.inf
-    arg = 0
-    for k in range(n):
-        v = delta[k] + exit_[k]
-        if v > best:
-            best = v
-            arg = k
-    path = np.empty(w, dtype=np.int64)
-    path[w - 1] = arg
-    for t in range(w - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
-    return path, best
-
-
 @numba.njit(cache=True, nogil=True, inline="always")
 def _push(v, i, tag, b1, a1, g1, b2, a2, g2):  # pragma: no cover - compiled
     """Insert candidate (value v, source i, tag) into a best-two list with distinct sources."""
@@ -160,7 +98,13 @@ def _push(v, i, tag, b1, a1, g1, b2, a2, g2):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def decode_no_return(codes, ptr, src, logp, emit, far, start, exit_):  # pragma: no cover - compiled
-    """Viterbi as :func:`decode`, over paths that never return to the state two residues back.
+    """Viterbi over ``n`` local states for residue ``codes``, over paths that never return to the
+    state one or two residues back (states reusable otherwise).
+
+    Scores: ``start[k]`` for the first residue's state, ``log A`` by the local graph (``ptr``,
+    ``src``, ``logp``) or the source's ``far`` for every pair not in it, ``emit[code, k]`` (the
+    caller's local emission table, penalties included, ``(21, n)``), and ``exit_[k]`` after the
+    last residue. A step costs O(states + edges), not O(states²).
 
     Exact for that model (``s_t != s_{t-2}``, which rules out the back-and-forth A-B-A-B paths
     that are most of an unconstrained optimum's reused states): each state keeps its best two

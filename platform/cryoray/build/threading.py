@@ -88,8 +88,9 @@ class ChainThreading:
         states: ``(T,)`` state of each residue, -1 where unplaced.
         log_score: log-probability of the placed residues' path (start, emissions, transitions).
         upper_bound: the chain's relaxed (no-return, states reusable) best score over all
-            states: no valid assignment gives this chain more (``upper_bound - log_score`` bounds its distance
-            from any optimum; summed over chains it bounds the whole objective).
+            states: no valid assignment gives this chain more (``upper_bound - log_score``
+            bounds its distance from any optimum; summed over chains it bounds the whole
+            objective).
         conflicts: extra uses of states in the chain's no-return relaxed optimum (0: that
             optimum was valid, so the chain is exactly optimal for its search objective).
         seconds: time spent on this chain.
