@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gemmi
 import numpy as np
 import pytest
 
 from cryoray.cli.main import COMMANDS, main
 from cryoray.io import read_map
+from cryoray.sample import haemoglobin
 from tests.conftest import REAL_MAPS, real
 
 CRYORAY = str(Path(sys.executable).with_name("cryoray"))
@@ -57,9 +59,7 @@ def test_info_model_and_sequence(capsys) -> None:
 
 
 def test_fit_json(capsys) -> None:
-    report = run_json(
-        capsys, "fit", str(real(REAL_MAPS["3488"])), str(real("EMD-3488_5ME2_haemoglobin/5me2.pdb"))
-    )
+    report = run_json(capsys, "fit", str(real(REAL_MAPS["3488"])), str(real("EMD-3488_5ME2_haemoglobin/5me2.pdb")))
     assert report["n_ca"] == 566 and report["fraction_inside"] == 1.0
     assert report["mean_sigma_at_ca"] == pytest.approx(7.4, abs=0.1)
 
@@ -112,10 +112,21 @@ def test_demo_runs_main_job_on_bundled_sample(ray_local, tmp_path, capsys) -> No
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     prepared = read_map(tmp_path / "run" / "prepared.mrc")
     assert np.isclose(prepared.data.max(), 1.0)
-    training = summary["training"]
-    assert training["metrics"]["epoch"] == 1 and training["metrics"]["step"] > 0
-    assert (Path(training["best_checkpoint"]) / "model.safetensors").stat().st_size > 0
-    assert training["tracking_uri"] == f"sqlite:///{tmp_path / 'run' / 'runs' / 'mlflow.db'}"
+    for run in summary["training"].values():  # the atom + amino-acid classifier and the enhancer
+        assert run["metrics"]["epoch"] == 1 and run["metrics"]["step"] > 0
+        assert (Path(run["best_checkpoint"]) / "model.safetensors").stat().st_size > 0
+        assert run["tracking_uri"] == f"sqlite:///{tmp_path / 'run' / 'runs' / 'mlflow.db'}"
+    source = read_map(haemoglobin().map).frame
+    enhanced = read_map(tmp_path / "run" / "enhanced.mrc")
+    assert enhanced.frame.same_as(source)  # overlays the input in ChimeraX
+    ca = read_map(tmp_path / "run" / "segment" / "atom_CA.mrc")
+    assert ca.frame.same_as(source) and 0.0 <= ca.data.min() and ca.data.max() <= 1.0
+    inference = summary["inference"]
+    built = gemmi.read_structure(str(tmp_path / "run" / "model.cif"))
+    n_ca = sum(1 for chain in built[0] for residue in chain if residue.find_atom("CA", "*"))
+    assert n_ca == inference["build"]["placed"] > 0
+    assert inference["build"]["placed"] + inference["build"]["unplaced"] == 566
+    assert inference["compare"]["n_pred"] == n_ca and 0.0 <= inference["compare"]["ca_f1"] <= 1.0
 
 
 def test_console_script_smoke(tmp_path) -> None:
@@ -132,8 +143,15 @@ def test_prepare_config_file_with_flag_override(tmp_path, capsys) -> None:
     config = tmp_path / "run.yaml"
     config.write_text("prepare:\n  voxel_size: 2.0\n  percentile: 90\n  order: 1\n")
     record = run_json(
-        capsys, "prepare", str(real(REAL_MAPS["8249-negstart"])), "-o", str(tmp_path / "p.mrc"),
-        "--config", str(config), "--percentile", "99",
+        capsys,
+        "prepare",
+        str(real(REAL_MAPS["8249-negstart"])),
+        "-o",
+        str(tmp_path / "p.mrc"),
+        "--config",
+        str(config),
+        "--percentile",
+        "99",
     )
     assert record["config"]["voxel_size"] == 2.0 and record["config"]["order"] == 1
     assert record["config"]["percentile"] == 99.0
@@ -153,7 +171,9 @@ def test_prepare_config_file_with_flag_override(tmp_path, capsys) -> None:
 def test_bad_config_file_exits_2_naming_key_and_file(tmp_path, capsys, yaml_text, needle) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text(yaml_text)
-    code = main(["prepare", str(real(REAL_MAPS["8249-negstart"])), "-o", str(tmp_path / "p.mrc"), "--config", str(config)])
+    code = main(
+        ["prepare", str(real(REAL_MAPS["8249-negstart"])), "-o", str(tmp_path / "p.mrc"), "--config", str(config)]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1
