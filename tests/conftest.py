@@ -12,11 +12,7 @@ import numpy as np
 import pytest
 
 from cryoray.io import DensityMap, GridFrame
-from cryoray.pipelines.entry import ingest_entry
-from cryoray.pipelines.ingest_config import IngestConfig
-from cryoray.pipelines.manifest import ManifestRow
-from cryoray.sample import haemoglobin
-from cryoray.store import StoreWriter
+from cryoray.pipelines.sample import ingest_sample_in_process
 from tests.servers import emdb_layout, http_server, moto_s3, s3_env, stop_test_cluster
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,20 +112,7 @@ def ray_local(s3_endpoint):
 @pytest.fixture(scope="session")
 def sample_store(tmp_path_factory) -> Path:
     """The bundled EMD-3488 sample ingested in-process (c2s, all labels): a real store for data and training tests."""
-    entry = haemoglobin()
-    url = tmp_path_factory.mktemp("train") / "sample.zarr"
-    config = IngestConfig()
-    writer = StoreWriter(str(url), config.layout())
-    row = ManifestRow(
-        entry_id=entry.entry_id,
-        map=str(entry.map),
-        model=str(entry.model),
-        sequence=str(entry.sequence),
-        resolution=entry.resolution,
-    )
-    ingest_entry(row, config, str(url), config.layout())
-    writer.commit(entry.entry_id)
-    return url
+    return ingest_sample_in_process(tmp_path_factory.mktemp("train") / "sample.zarr")
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

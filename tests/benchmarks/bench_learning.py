@@ -23,11 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from cryoray.config import validate_config
 from cryoray.config.loading import load_config
-from cryoray.pipelines.entry import ingest_entry
-from cryoray.pipelines.ingest_config import IngestConfig
-from cryoray.pipelines.manifest import ManifestRow
-from cryoray.sample import haemoglobin
-from cryoray.store import StoreWriter
+from cryoray.pipelines.sample import ingest_sample_in_process
 from cryoray.train import TrainConfig, example_config, run_training
 
 REGRESSION_MODEL = {
@@ -39,23 +35,6 @@ REGRESSION_MODEL = {
     "num_heads": 2,
     "proj_sizes": [32, 32, 16, 8],
 }
-
-
-def sample_store(folder: Path) -> Path:
-    entry = haemoglobin()
-    url = folder / "sample.zarr"
-    config = IngestConfig()
-    writer = StoreWriter(str(url), config.layout())
-    row = ManifestRow(
-        entry_id=entry.entry_id,
-        map=str(entry.map),
-        model=str(entry.model),
-        sequence=str(entry.sequence),
-        resolution=entry.resolution,
-    )
-    ingest_entry(row, config, str(url), config.layout())
-    writer.commit(entry.entry_id)
-    return url
 
 
 def history(result, key: str) -> list[tuple[int, float]]:
@@ -74,7 +53,7 @@ def main() -> None:
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        store = sample_store(tmp)
+        store = ingest_sample_in_process(tmp / "sample.zarr")
         base = load_config(TrainConfig, example_config("sample_atoms")).model_dump()
         base.update(output=str(tmp / "runs"))
         base["data"]["store"] = str(store)

@@ -24,27 +24,6 @@ from mlflow.tracking import MlflowClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
-def ingest_sample(url: Path) -> None:
-    """The bundled EMD-3488 sample as a sub-grid store (c2s, all labels), in-process."""
-    from cryoray.pipelines.entry import ingest_entry
-    from cryoray.pipelines.ingest_config import IngestConfig
-    from cryoray.pipelines.manifest import ManifestRow
-    from cryoray.sample import haemoglobin
-    from cryoray.store import StoreWriter
-
-    entry, config = haemoglobin(), IngestConfig()
-    writer = StoreWriter(str(url), config.layout())
-    row = ManifestRow(
-        entry_id=entry.entry_id,
-        map=str(entry.map),
-        model=str(entry.model),
-        sequence=str(entry.sequence),
-        resolution=entry.resolution,
-    )
-    ingest_entry(row, config, str(url), config.layout())
-    writer.commit(entry.entry_id)
-
-
 def trial_startups(uri: str, parent_run_id: str) -> dict[str, float]:
     """Seconds from each child run's start to its step-0 validation metric, by run name."""
     client = MlflowClient(uri)
@@ -66,12 +45,13 @@ def main() -> None:
     args = parser.parse_args()
 
     from cryoray.config import load_config_with_sets
+    from cryoray.pipelines.sample import ingest_sample_in_process
     from cryoray.tune import SweepConfig, run_sweep
 
     out = Path(args.output)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    ingest_sample(out / "sample.zarr")
+    ingest_sample_in_process(out / "sample.zarr")
     path = Path(str(resources.files("cryoray.tune").joinpath("configs", "sample_sweep.yaml")))
     sets = [f"train.data.store={out / 'sample.zarr'}", f"output={out / 'sweeps'}", *args.set]
     sweep = load_config_with_sets(SweepConfig, path, sets)

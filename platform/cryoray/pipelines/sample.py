@@ -19,19 +19,38 @@ from cryoray.io import read_map, write_map
 from cryoray.io.models import read_model
 from cryoray.io.mrc import read_map_with_header
 from cryoray.metrics import fit_check
+from cryoray.pipelines.entry import ingest_entry
 from cryoray.pipelines.ingest import run_ingest
 from cryoray.pipelines.ingest_config import IngestConfig
+from cryoray.pipelines.manifest import ManifestRow
 from cryoray.preprocessing import PrepareConfig, contour_mask, prepare_map, resample, resample_onto
 from cryoray.sample import SampleEntry, haemoglobin
-from cryoray.store import store_info
+from cryoray.store import StoreWriter, store_info
 from cryoray.viz import save_slices
 
-__all__ = ["run_sample_pipeline"]
+__all__ = ["ingest_sample_in_process", "run_sample_pipeline"]
 log = logging.getLogger(__name__)
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def ingest_sample_in_process(url: Path) -> Path:
+    """The sample as a sub-grid store at ``url`` (default ingest settings), without Ray: for tests
+    and benchmarks that need a real store fast."""
+    entry, config = haemoglobin(), IngestConfig()
+    writer = StoreWriter(str(url), config.layout())
+    row = ManifestRow(
+        entry_id=entry.entry_id,
+        map=str(entry.map),
+        model=str(entry.model),
+        sequence=str(entry.sequence),
+        resolution=entry.resolution,
+    )
+    ingest_entry(row, config, str(url), config.layout())
+    writer.commit(entry.entry_id)
+    return url
 
 
 def _ingest_sample(entry: SampleEntry, out: Path, num_cpus: int | None) -> dict[str, object]:
