@@ -1,4 +1,4 @@
-"""Dependencies point one way: cli -> train -> (pipelines, data) -> (labels, store, losses) -> (preprocessing, metrics, viz, models) -> config -> io -> errors."""
+"""Dependencies point one way: cli -> serve -> (tune, infer) -> train -> (data, build, pipelines) -> (labels, store, losses) -> (preprocessing, metrics, viz, models) -> (config, runtime) -> io -> errors."""
 
 from __future__ import annotations
 

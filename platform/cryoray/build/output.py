@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 
 import gemmi
 import numpy as np
-from fsspec.implementations.local import LocalFileSystem
 
 from cryoray.build.errors import ModelOutputError
 from cryoray.build.threading import ThreadingResult
-from cryoray.errors import SourceError
 from cryoray.io.mrc import check_output
 from cryoray.io.sequences import AMINO_ACIDS
+from cryoray.io.sources import write_bytes
 
 __all__ = ["model_structure", "residue_confidence", "write_model"]
 
@@ -128,21 +126,5 @@ def write_model(path: str | os.PathLike, result: ThreadingResult, *, overwrite: 
     data = text.encode()
     if path.lower().endswith(".gz"):
         data = gzip.compress(data, mtime=0)
-    fs, fs_path = check_output(path, overwrite=overwrite)
-    try:
-        if isinstance(fs, LocalFileSystem):
-            directory = os.path.dirname(os.path.abspath(fs_path))
-            if not os.path.isdir(directory):
-                raise SourceError(path, f"directory {directory} does not exist")
-            fd, tmp = tempfile.mkstemp(prefix=".cryoray-", dir=directory)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                os.replace(tmp, fs_path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-        else:
-            fs.pipe_file(fs_path, data)  # one upload: the object appears whole
-    except OSError as exc:
-        raise SourceError(path, f"cannot write: {exc}") from exc
+    check_output(path, overwrite=overwrite)
+    write_bytes(path, data)

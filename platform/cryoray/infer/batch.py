@@ -55,7 +55,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from cryoray import __version__
 from cryoray.build import AlignmentJob, AlignmentPool, HmmStates, cluster_candidates, read_chains, write_model
-from cryoray.errors import InputError, SourceError
+from cryoray.errors import InputError
 from cryoray.infer.batch_config import BatchInferConfig, BatchRow
 from cryoray.infer.building import build_channels
 from cryoray.infer.frame import to_source_frame
@@ -66,6 +66,7 @@ from cryoray.infer.stitching import CandidateSink, DenseSink, Stitcher, TilePlan
 from cryoray.infer.whole_map import OutputChannel, output_channels, tiling_for
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.io.mrc import read_map, write_map
+from cryoray.io.sources import write_bytes
 from cryoray.pipelines.manifest import read_manifest
 from cryoray.preprocessing.config import PrepareConfig
 from cryoray.preprocessing.tiling import Tiling
@@ -81,29 +82,8 @@ def _join(prefix: str, *parts: str) -> str:
     return "/".join([prefix.rstrip("/"), *parts])
 
 
-def _write_bytes(url: str, data: bytes) -> None:
-    """Write ``data`` so that it appears whole: temp file + rename locally, one PUT elsewhere."""
-    fs, path = fsspec.core.url_to_fs(url)
-    try:
-        if isinstance(fs, LocalFileSystem):
-            directory = os.path.dirname(os.path.abspath(path))
-            os.makedirs(directory, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".cryoray-", dir=directory)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-        else:
-            fs.pipe_file(path, data)
-    except OSError as exc:
-        raise SourceError(url, f"cannot write: {exc}") from exc
-
-
 def _write_json(url: str, data: object) -> None:
-    _write_bytes(url, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    write_bytes(url, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(), make_dirs=True)
 
 
 def _ensure_dir(url: str) -> None:

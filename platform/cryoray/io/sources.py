@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import gzip
 import os
+import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from cryoray.errors import InputError, SourceError
 
-__all__ = ["READ_ERRORS", "is_gzip", "open_binary", "read_bytes", "read_text", "source_size"]
+__all__ = ["READ_ERRORS", "is_gzip", "open_binary", "read_bytes", "read_text", "source_size", "write_bytes"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
@@ -77,9 +79,7 @@ def open_binary(source: str | os.PathLike) -> Iterator[BinaryIO]:
         raw.close()
 
 
-def read_bytes(
-    source: str | os.PathLike, *, limit: int, what: str, corrupt: type[InputError] = InputError
-) -> bytes:
+def read_bytes(source: str | os.PathLike, *, limit: int, what: str, corrupt: type[InputError] = InputError) -> bytes:
     """Read a whole (decompressed) source, refusing more than ``limit`` bytes.
 
     Used for text inputs (models, sequences) whose parsers need the whole content; corrupt
@@ -102,9 +102,7 @@ def read_bytes(
     return b"".join(chunks)
 
 
-def read_text(
-    source: str | os.PathLike, *, limit: int, what: str, corrupt: type[InputError] = InputError
-) -> str:
+def read_text(source: str | os.PathLike, *, limit: int, what: str, corrupt: type[InputError] = InputError) -> str:
     """Read a whole text source (see :func:`read_bytes`); binary content raises ``corrupt``.
 
     Text here means what PDB, mmCIF, FASTA and YAML files hold: almost no control characters
@@ -116,3 +114,32 @@ def read_text(
     if controls > max(2, len(head) // 100):
         raise corrupt(source, f"binary content: not a text {what}")
     return raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+
+def write_bytes(url: str | os.PathLike, data: bytes, *, make_dirs: bool = False) -> None:
+    """Write ``data`` so that it appears whole or not at all: a temporary file renamed into place
+    locally, one upload elsewhere (``s3://``).
+
+    Raises:
+        SourceError: the local directory is missing (unless ``make_dirs``) or the write fails.
+    """
+    fs, path = fsspec.core.url_to_fs(os.fspath(url))
+    try:
+        if isinstance(fs, LocalFileSystem):
+            directory = os.path.dirname(os.path.abspath(path))
+            if make_dirs:
+                os.makedirs(directory, exist_ok=True)
+            elif not os.path.isdir(directory):
+                raise SourceError(url, f"directory {directory} does not exist")
+            fd, tmp = tempfile.mkstemp(prefix=".cryoray-", dir=directory)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        else:
+            fs.pipe_file(path, data)  # one upload: the object appears whole
+    except OSError as exc:
+        raise SourceError(url, f"cannot write: {exc}") from exc
