@@ -56,7 +56,7 @@ def candidate_threshold(checkpoint: str, voxel_size: float) -> float:
     return float(np.quantile(ca, 1 - 300 / ca.size))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # shut down after tests/serve: its replicas hold CPUs later tests need
 def served(ray_local, serve_models) -> Iterator[Served]:
     from ray import serve
 
