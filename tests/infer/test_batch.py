@@ -141,3 +141,28 @@ def test_enhancement_model_writes_the_enhanced_map(ray_local, enhance_checkpoint
     enhanced = read_map(out / "EMD-21457" / "output.mrc")
     assert enhanced.frame.same_as(read_map(source).frame)
     assert np.isfinite(enhanced.data).all()
+
+
+def test_command_line_completes_and_strict_exits_2(ray_local, segformer_checkpoint, tmp_path, capsys) -> None:
+    """`cryoray predict-batch` (what jobs/infer.py runs): exit 0 with failures listed; a rerun
+    skips the finished entry, and --strict turns the remaining failure into exit 2, one line."""
+    from cryoray.cli.main import main
+
+    manifest = write_manifest(
+        tmp_path / "m.csv",
+        [("EMD-21457", REAL / ENTRIES["EMD-21457"][0], ""), ("BROKEN-MAP", BAD_INPUTS / "truncated_data.mrc", "")],
+    )
+    settings = config(segformer_checkpoint).model_dump(mode="json", exclude={"models"})
+    (tmp_path / "batch.yaml").write_text(json.dumps(settings))  # JSON is YAML
+    argv = ["predict-batch", str(manifest), "-o", str(tmp_path / "out"), "--model", str(segformer_checkpoint)]
+    argv += ["--config", str(tmp_path / "batch.yaml")]
+    assert main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["done"] == ["EMD-21457"] and [f["entry_id"] for f in report["failed"]] == ["BROKEN-MAP"]
+    assert read_map(tmp_path / "out" / "EMD-21457" / "atom_CA.mrc").frame.same_as(
+        read_map(REAL / ENTRIES["EMD-21457"][0]).frame
+    )
+
+    assert main([*argv, "--strict"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith("failures.json: 1 entries failed"), err
