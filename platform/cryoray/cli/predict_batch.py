@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 
+from cryoray.cli.options import add_ray_args
 from cryoray.cli.output import add_json_flag, emit
 
 
@@ -35,16 +36,14 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="change one setting, e.g. infer.batch_size=64"
     )
     parser.add_argument("--strict", action="store_true", help="exit 2 when any entry failed")
-    ray_group = parser.add_argument_group("Ray")
-    ray_group.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local instance)")
-    ray_group.add_argument("--num-cpus", type=int, help="CPUs of a local Ray instance (default: all)")
+    add_ray_args(parser)
     add_json_flag(parser)
 
 
 def main(args: argparse.Namespace) -> None:
     import yaml
 
-    from cryoray.config import load_config_with_sets, validate_config
+    from cryoray.config import load_config_with_sets
     from cryoray.errors import ConfigError
     from cryoray.infer.batch import run_batch_inference
     from cryoray.infer.batch_config import BatchInferConfig
@@ -52,18 +51,7 @@ def main(args: argparse.Namespace) -> None:
     sets = list(args.set)
     if args.model:
         sets.append("models=" + yaml.safe_dump(list(args.model), default_flow_style=True).strip())
-    if args.config:
-        config = load_config_with_sets(BatchInferConfig, args.config, sets)
-    else:
-        data: dict = {}
-        for item in sets:
-            key, _, text = item.partition("=")
-            node = data
-            *parents, last = key.strip().split(".")
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[last] = yaml.safe_load(text)
-        config = validate_config(BatchInferConfig, data, source="command-line options")
+    config = load_config_with_sets(BatchInferConfig, args.config, sets)
     report = run_batch_inference(args.manifest, args.output, config, address=args.address, num_cpus=args.num_cpus)
     emit(
         args,

@@ -20,24 +20,13 @@ import argparse
 import signal
 import time
 
-from cryoray.cli.output import add_json_flag, emit
+from cryoray.cli.options import add_run_args
+from cryoray.cli.output import emit
 from cryoray.config import load_config_with_sets
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="serve config (YAML), path or URL")
-    parser.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change one setting, e.g. port=8080 (repeatable)",
-    )
-    ray_group = parser.add_argument_group("Ray")
-    ray_group.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local instance)")
-    ray_group.add_argument("--num-cpus", type=int, help="CPUs of a local Ray instance (default: all)")
-    add_json_flag(parser)
+    add_run_args(parser, what="serve", example_set="port=8080")
 
 
 def _stop(signum: int, frame: object) -> None:

@@ -37,7 +37,9 @@ def _describe(error: Mapping, prefix: str) -> str:
 def validate_config(cls: type[C], data: object, *, source: object, prefix: str = "") -> C:
     """Build ``cls`` from plain data, turning validation errors into one ConfigError."""
     if not isinstance(data, Mapping):
-        raise ConfigError(source, f"expected a mapping of settings{f' under {prefix}' if prefix else ''}, got {type(data).__name__}")
+        raise ConfigError(
+            source, f"expected a mapping of settings{f' under {prefix}' if prefix else ''}, got {type(data).__name__}"
+        )
     try:
         return cls.model_validate(dict(data))
     except pydantic.ValidationError as exc:
@@ -78,15 +80,19 @@ def config_with_overrides(
     return validate_config(cls, settings, source=source)
 
 
-def load_config_with_sets(cls: type[C], path: str | os.PathLike, sets: Sequence[str] = ()) -> C:
-    """Load a whole-file config with ``--set dotted.key=value`` changes (values parsed as YAML).
+def load_config_with_sets(cls: type[C], path: str | os.PathLike | None, sets: Sequence[str] = ()) -> C:
+    """Load a whole-file config (or none: defaults) with ``--set dotted.key=value`` changes
+    (values parsed as YAML).
 
     ``schedule.epochs=3`` or ``model.name=unet`` replace one setting; a key may create a
     missing section. Errors name the file plus the options.
     """
-    data = _read_yaml(path)
+    data = _read_yaml(path) if path is not None else {}
     data = {} if data is None else data
-    source = f"{path} + --set options" if sets else path
+    if path is None:
+        source = "--set options"
+    else:
+        source = f"{path} + --set options" if sets else path
     if not isinstance(data, dict):
         raise ConfigError(path, f"expected a mapping of settings, got {type(data).__name__}")
     for item in sets:
