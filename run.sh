@@ -2,6 +2,7 @@
 # Set up cryoray in ./.venv (only when pyproject.toml or constraints.txt changed) and run it.
 #   bash run.sh sample [-o DIR]   set up, then run the main job on the bundled sample
 #   bash run.sh test [PYTEST ARGS] set up, then run the test suite (what .ci/run calls)
+#   bash run.sh lint               set up, then ruff check + ruff format --check (what .ci/run also calls)
 #   bash run.sh setup              only set up
 # Needs only Python >= 3.11 (python3, or $PYTHON); as root it apt-installs dssp and mmseqs2. torch==2.13.0 is installed first so that no
 # CUDA build is pulled on CPU machines; every later pip call is held to constraints.txt.
@@ -43,6 +44,7 @@ cmd=${1:-}
 case "$cmd" in
     sample) setup; exec "$VENV/bin/cryoray" demo "$@" ;;
     test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
+    lint) setup; "$VENV/bin/ruff" check . && exec "$VENV/bin/ruff" format --check . ;;
     setup) setup ;;
-    *) sed -n '2,8p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,9p' "$0" >&2; exit 2 ;;
 esac

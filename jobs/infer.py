@@ -1,4 +1,7 @@
-"""Batch inference job: `ray job submit --working-dir . -- python jobs/infer.py MANIFEST -o OUTPUT --model REF [options]`."""
+"""Batch inference job.
+
+    ray job submit --working-dir . -- python jobs/infer.py MANIFEST -o OUTPUT --model REF [options]
+"""
 
 from __future__ import annotations
 

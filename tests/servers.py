@@ -77,7 +77,7 @@ class _RangeHandler(SimpleHTTPRequestHandler):
         if start >= size:
             self.send_error(416)
             return None
-        f = open(path, "rb")
+        f = open(path, "rb")  # noqa: SIM115 (returned to http.server, which copies and closes it)
         f.seek(start)
         self.send_response(206)
         self.send_header("Content-Type", "application/octet-stream")
@@ -143,7 +143,16 @@ def s3_env(endpoint: str) -> dict[str, str]:
     }
 
 
-__all__ = ["cluster_marker", "cluster_processes", "emdb_layout", "free_port", "http_server", "moto_s3", "s3_env", "stop_test_cluster"]
+__all__ = [
+    "cluster_marker",
+    "cluster_processes",
+    "emdb_layout",
+    "free_port",
+    "http_server",
+    "moto_s3",
+    "s3_env",
+    "stop_test_cluster",
+]
 
 
 def _marked_pids(needles: list[bytes], directory: str | None) -> list[int]:

@@ -1,4 +1,8 @@
-"""Dependencies point one way: cli -> serve -> (tune, infer) -> train -> (data, build, pipelines) -> (labels, store, losses) -> (preprocessing, metrics, viz, models) -> (config, runtime) -> io -> errors."""
+"""Dependencies point one way.
+
+cli -> serve -> (tune, infer) -> train -> (data, modelbuild, pipelines) -> (labels, store, losses)
+-> (preprocessing, metrics, viz, models) -> (config, runtime) -> io -> errors.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ RANK = {
     "store": 4,
     "losses": 4,
     "data": 5,
-    "build": 5,
+    "modelbuild": 5,
     "pipelines": 5,
     "train": 6,
     "tune": 7,

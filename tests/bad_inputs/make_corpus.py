@@ -54,23 +54,54 @@ def main() -> None:
     add("header_only_part.mrc", good[:500], "map", "MapFormatError", "file shorter than the 1024-byte header")
     add("truncated_data.mrc", good[:-700], "map", "MapFormatError", "data block cut short")
     add("extra_data.mrc", good + b"\0" * 4096, "map", "MapFormatError", "more data than the header describes")
-    add("mode_int16_but_float_data.mrc", patch(good, 12, i32(1)), "map", "MapFormatError", "mode disagrees with file size")
+    add(
+        "mode_int16_but_float_data.mrc",
+        patch(good, 12, i32(1)),
+        "map",
+        "MapFormatError",
+        "mode disagrees with file size",
+    )
     add("unknown_mode.mrc", patch(good, 12, i32(7)), "map", "MapFormatError", "mode 7 does not exist")
     add("complex_mode.mrc", patch(good, 12, i32(4)), "map", "UnsupportedMapError", "complex float mode")
     add("dims_disagree.mrc", patch(good, 0, i32(9)), "map", "MapFormatError", "NX 9 but data for 8")
-    add("absurd_dims.mrc", patch(patch(patch(good, 0, i32(100000)), 4, i32(100000)), 8, i32(100000)), "map",
-        "MapTooLargeError", "10^15 voxels (petabytes) in the header")
-    add("just_under_int_overflow.mrc", patch(patch(good, 0, i32(2**31 - 1)), 4, i32(2**31 - 1)), "map",
-        "MapTooLargeError", "NX*NY overflows 32 bits")
+    add(
+        "absurd_dims.mrc",
+        patch(patch(patch(good, 0, i32(100000)), 4, i32(100000)), 8, i32(100000)),
+        "map",
+        "MapTooLargeError",
+        "10^15 voxels (petabytes) in the header",
+    )
+    add(
+        "just_under_int_overflow.mrc",
+        patch(patch(good, 0, i32(2**31 - 1)), 4, i32(2**31 - 1)),
+        "map",
+        "MapTooLargeError",
+        "NX*NY overflows 32 bits",
+    )
     add("negative_dims.mrc", patch(good, 0, i32(-8)), "map", "MapFormatError", "negative NX")
     add("zero_dims.mrc", patch(good, 8, i32(0))[:1024], "map", "MapValueError", "NZ = 0: a map with no voxels")
-    add("bad_axis_order.mrc", patch(good, 64, np.array([1, 1, 3], dtype="<i4")), "map", "MapFormatError",
-        "MAPC/MAPR/MAPS not a permutation")
+    add(
+        "bad_axis_order.mrc",
+        patch(good, 64, np.array([1, 1, 3], dtype="<i4")),
+        "map",
+        "MapFormatError",
+        "MAPC/MAPR/MAPS not a permutation",
+    )
     add("zero_cell.mrc", patch(good, 40, f32(0, 0, 0)), "map", "MapFormatError", "cell 0: voxel size unknown")
-    add("non_orthogonal.mrc", patch(good, 52, f32(90, 94.3, 90)), "map", "NonOrthogonalCellError",
-        "beta 94.3 (like EMD-3001)")
-    add("huge_extended_header.mrc", patch(good, 92, i32(2**30)), "map", "MapFormatError",
-        "NSYMBT says 1 GiB of extended header")
+    add(
+        "non_orthogonal.mrc",
+        patch(good, 52, f32(90, 94.3, 90)),
+        "map",
+        "NonOrthogonalCellError",
+        "beta 94.3 (like EMD-3001)",
+    )
+    add(
+        "huge_extended_header.mrc",
+        patch(good, 92, i32(2**30)),
+        "map",
+        "MapFormatError",
+        "NSYMBT says 1 GiB of extended header",
+    )
     nan = np.frombuffer(good[1024:], dtype="<f4").copy()
     nan[5] = np.nan
     add("nan_values.mrc", good[:1024] + nan.tobytes(), "map", "MapValueError", "a NaN voxel")
@@ -78,32 +109,86 @@ def main() -> None:
     inf[5] = np.inf
     add("inf_values.mrc", good[:1024] + inf.tobytes(), "map", "MapValueError", "an infinite voxel")
     gz = gzip.compress(good)
-    add("corrupt_gzip.mrc.gz", gz[:20] + bytes(RNG.integers(0, 256, 200, dtype=np.uint8)) + gz[220:], "map",
-        "MapFormatError", "gzip body overwritten with noise")
+    add(
+        "corrupt_gzip.mrc.gz",
+        gz[:20] + bytes(RNG.integers(0, 256, 200, dtype=np.uint8)) + gz[220:],
+        "map",
+        "MapFormatError",
+        "gzip body overwritten with noise",
+    )
     add("truncated_gzip.mrc.gz", gz[: len(gz) // 2], "map", "MapFormatError", "gzip stream cut in half")
-    add("text_named_mrc.mrc", b"This is not a map, just some text.\n" * 40, "map", "MapFormatError",
-        "a text file with a map name")
-    add("gzip_bomb_dims.mrc.gz", gzip.compress(patch(patch(good, 0, i32(4096)), 4, i32(4096))[:1024] + b"\0" * 65536),
-        "map", "MapFormatError", "gzip header says 4096x4096x8 floats, stream has 64 KiB")
-    add("no_atoms.pdb", b"HEADER    EMPTY MODEL\nREMARK   1 nothing here\nEND\n", "model", "EmptyModelError",
-        "PDB with no atom records")
-    add("malformed.cif", b"data_broken\nloop_\n_atom_site.id\n_atom_site.type_symbol\n1 C 2 'unterminated\n",
-        "model", "ModelFormatError", "mmCIF with a broken loop and quote")
-    add("binary.cif.gz", gzip.compress(bytes(RNG.integers(0, 256, 3000, dtype=np.uint8))), "model",
-        "ModelFormatError", "random bytes, gzip-compressed, named .cif.gz")
-    add("outside_map.pdb",
+    add(
+        "text_named_mrc.mrc",
+        b"This is not a map, just some text.\n" * 40,
+        "map",
+        "MapFormatError",
+        "a text file with a map name",
+    )
+    add(
+        "gzip_bomb_dims.mrc.gz",
+        gzip.compress(patch(patch(good, 0, i32(4096)), 4, i32(4096))[:1024] + b"\0" * 65536),
+        "map",
+        "MapFormatError",
+        "gzip header says 4096x4096x8 floats, stream has 64 KiB",
+    )
+    add(
+        "no_atoms.pdb",
+        b"HEADER    EMPTY MODEL\nREMARK   1 nothing here\nEND\n",
+        "model",
+        "EmptyModelError",
+        "PDB with no atom records",
+    )
+    add(
+        "malformed.cif",
+        b"data_broken\nloop_\n_atom_site.id\n_atom_site.type_symbol\n1 C 2 'unterminated\n",
+        "model",
+        "ModelFormatError",
+        "mmCIF with a broken loop and quote",
+    )
+    add(
+        "binary.cif.gz",
+        gzip.compress(bytes(RNG.integers(0, 256, 3000, dtype=np.uint8))),
+        "model",
+        "ModelFormatError",
+        "random bytes, gzip-compressed, named .cif.gz",
+    )
+    add(
+        "outside_map.pdb",
         b"ATOM      1  CA  ALA A   1     500.000 500.000 500.000  1.00  0.00           C\nEND\n",
-        "fit", "ModelPlacementError", "model entirely outside the map")
-    add("no_ca.pdb", b"HETATM    1 FE   HEM A   1       1.000   1.000   1.000  1.00  0.00          FE\nEND\n",
-        "fit", "EmptyModelError", "a model with atoms but no CA")
-    add("no_sequence.fasta", b">1ABC_1|Chains A, B|header only\n", "sequence", "SequenceFormatError",
-        "FASTA header with no sequence")
-    add("not_fasta.fasta", b"MKVLAAGIV\nNo header line here\n", "sequence", "SequenceFormatError",
-        "sequence without a '>' header")
+        "fit",
+        "ModelPlacementError",
+        "model entirely outside the map",
+    )
+    add(
+        "no_ca.pdb",
+        b"HETATM    1 FE   HEM A   1       1.000   1.000   1.000  1.00  0.00          FE\nEND\n",
+        "fit",
+        "EmptyModelError",
+        "a model with atoms but no CA",
+    )
+    add(
+        "no_sequence.fasta",
+        b">1ABC_1|Chains A, B|header only\n",
+        "sequence",
+        "SequenceFormatError",
+        "FASTA header with no sequence",
+    )
+    add(
+        "not_fasta.fasta",
+        b"MKVLAAGIV\nNo header line here\n",
+        "sequence",
+        "SequenceFormatError",
+        "sequence without a '>' header",
+    )
     add("bad_letters.fasta", b">x\nMKV1234LAA\n", "sequence", "SequenceFormatError", "digits in a sequence")
     add("empty.fasta", b"", "sequence", "SequenceFormatError", "empty FASTA file")
-    add("constant_map.mrc", good_map_bytes(dtype=np.float32)[:1024] + np.zeros(512, dtype="<f4").tobytes(),
-        "prepare", "MapValueError", "all-zero map: nothing positive to normalise")
+    add(
+        "constant_map.mrc",
+        good_map_bytes(dtype=np.float32)[:1024] + np.zeros(512, dtype="<f4").tobytes(),
+        "prepare",
+        "MapValueError",
+        "all-zero map: nothing positive to normalise",
+    )
 
     manifest = []
     for name, (data, command, error, why) in files.items():

@@ -1,8 +1,8 @@
-"""Benchmark: sequence threading (cryoray.build) on realistic states from deposited models.
+"""Benchmark: sequence threading (cryoray.modelbuild) on realistic states from deposited models.
 
     .venv/bin/python tests/benchmarks/bench_build.py [--quick] [--dense-limit 600] [--json out.json]
 
-Inputs (tests/build/synthetic.py): the Cα atoms of 5ME2 (4 chains), 6GYN (4 chains), 1WCM
+Inputs (tests/modelbuild/synthetic.py): the Cα atoms of 5ME2 (4 chains), 6GYN (4 chains), 1WCM
 (12 chains) and three copies of 1WCM 200 Å apart (36 chains, 11,706 residues); Gaussian noise
 of 0, 0.3 and 0.5 Å per axis; 0 % or 5 % of the true Cα removed; 30 % decoys 1.5–3 Å from true
 Cα atoms; Dirichlet amino-acid rows favouring the true residue (decoys: their neighbour's).
@@ -13,7 +13,7 @@ cache), reporting wall time, peak RSS (VmHWM), the fraction of residues placed w
 their true Cα (a copy of the same sequence counts), the fraction on their own state, the total
 log-score, the upper bound (sum over chains of each chain's unconstrained optimum over all
 states), and a check that no state is used twice. Beside it, where it finishes within
-``--dense-limit`` seconds, the published restart algorithm, dense (tests/build/dense_reference.py),
+``--dense-limit`` seconds, the published restart algorithm, dense (tests/modelbuild/dense_reference.py),
 scored under the same model.
 """
 
@@ -52,7 +52,7 @@ spec = json.loads(sys.argv[2])
 case = make(spec)
 warm = make({**spec, "structure": "5ME2", "copies": 1, "noise": 0.3, "missing": 0.0})
 if spec["method"] == "ours":
-    from cryoray.build import thread_chains
+    from cryoray.modelbuild import thread_chains
     thread_chains(warm.states, list(zip(warm.chain_ids, warm.sequences))[:1])
     base = hwm()
     t0 = time.perf_counter()
@@ -61,8 +61,8 @@ if spec["method"] == "ours":
     paths = [c.states for c in result.chains]
     extra = {"upper_bound": result.upper_bound}
 else:
-    from cryoray.build.hmm import encode_sequence
-    from tests.build.dense_reference import dense_model, restart_threading
+    from cryoray.modelbuild.hmm import encode_sequence
+    from tests.modelbuild.dense_reference import dense_model, restart_threading
     lt, le = dense_model(warm.states.xyz[:50], warm.states.aa_probs[:50])
     restart_threading(lt, le, [encode_sequence(warm.sequences[0][:20])])
     base = hwm()
@@ -79,7 +79,7 @@ print(json.dumps({**evaluate(case, paths), **extra, "seconds": seconds, "peak_rs
 
 def make(spec: dict):
     """The synthetic case of a spec (structure, copies, noise, missing, seed)."""
-    from tests.build.synthetic import make_case, model_chains, tile
+    from tests.modelbuild.synthetic import make_case, model_chains, tile
 
     path, _ = STRUCTURES[spec["structure"]]
     ids, seqs, xyzs = model_chains(str(REAL / path))
@@ -94,7 +94,7 @@ def evaluate(case, paths: list) -> dict:
     """Accuracy, log-score and validity of per-chain state paths (-1 = unplaced)."""
     import numpy as np
 
-    from cryoray.build.hmm import build_hmm, encode_sequence
+    from cryoray.modelbuild.hmm import build_hmm, encode_sequence
 
     model = build_hmm(case.states.xyz, case.states.aa_probs)
     within = own = placed = total = 0

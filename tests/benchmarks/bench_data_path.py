@@ -1,6 +1,7 @@
 """Benchmark: sub-grids/s the training data path delivers, from a local store and from S3.
 
-    .venv/bin/python tests/benchmarks/bench_data_path.py [--store /tmp/bench_store/store.zarr] [--repeat 10] [--passes 5]
+    .venv/bin/python tests/benchmarks/bench_data_path.py [--store /tmp/bench_store/store.zarr] \
+        [--repeat 10] [--passes 5]
     # smoke: --repeat 2 --passes 2 --sweep-passes 1 --sweep block --sources local
 
 What is timed is what a training worker consumes: ``read_subgrids(url, blocks, ["input", "atom"])``
@@ -109,7 +110,8 @@ def build_store(path: Path, cpus: int) -> None:
     t0 = time.perf_counter()
     report = run_ingest(str(manifest), str(path), IngestConfig(), num_cpus=cpus)
     print(
-        f"built {path}: {report['n_subgrids']} sub-grids of {len(report['ingested'])} entries in {time.perf_counter() - t0:.0f} s",
+        f"built {path}: {report['n_subgrids']} sub-grids of {len(report['ingested'])} entries in "
+        f"{time.perf_counter() - t0:.0f} s",
         flush=True,
     )
 
@@ -413,8 +415,10 @@ def main() -> None:
             r = row[source]
             cpu = r["cpu_ms_per_subgrid"]
             cells.append(
-                f"{source} {r['median_subgrids_per_s']:6.0f} ({r['best_subgrids_per_s']:.0f}) {r['median_decoded_MB_per_s']:5.1f} MB/s"
-                f" cpu {sum(cpu.values()):.2f} ms ({'/'.join(f'{v:.2f}' for v in cpu.values())} {'/'.join(cpu)}) bound {r['idle_cores_bound_subgrids_per_s']}/s"
+                f"{source} {r['median_subgrids_per_s']:6.0f} ({r['best_subgrids_per_s']:.0f}) "
+                f"{r['median_decoded_MB_per_s']:5.1f} MB/s"
+                f" cpu {sum(cpu.values()):.2f} ms ({'/'.join(f'{v:.2f}' for v in cpu.values())} "
+                f"{'/'.join(cpu)}) bound {r['idle_cores_bound_subgrids_per_s']}/s"
             )
         if "s3_over_local" in row:
             cells.append(f"S3/local {row['s3_over_local']:.2f}")

@@ -87,8 +87,12 @@ def main() -> None:
         print("ingest:", results["ingest"])
 
         m, mo, seq, res = ENTRIES["EMD-0093"]
-        row = ManifestRow(entry_id="EMD-0093", map=str(REAL / m), model=str(REAL / mo), sequence=str(REAL / seq), resolution=res)
-        out = subprocess.run([sys.executable, "-c", BIG_ENTRY_CHILD, row.model_dump_json()], capture_output=True, text=True, check=True)
+        row = ManifestRow(
+            entry_id="EMD-0093", map=str(REAL / m), model=str(REAL / mo), sequence=str(REAL / seq), resolution=res
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", BIG_ENTRY_CHILD, row.model_dump_json()], capture_output=True, text=True, check=True
+        )
         big = json.loads(out.stdout)
         big["peak_over_imports_MiB"] = round(big["peak_over_imports_bytes"] / 2**20)
         big["peak_bytes_per_grid_voxel"] = round(big["peak_over_imports_bytes"] / big["grid_voxels"], 1)
@@ -107,7 +111,10 @@ def main() -> None:
                 for i in range(len(arrays["input"])):
                     saver(folder / f"{entry}_{i:05d}.npz", **{k: v[i] for k, v in arrays.items()})
             layouts[variant] = {"write_s": round(time.perf_counter() - t0, 2), "bytes": du(folder), "files": n_sub}
-        ours = {"bytes": du(tmp / "store.zarr"), "files": sum(1 for p in (tmp / "store.zarr").rglob("*") if p.is_file())}
+        ours = {
+            "bytes": du(tmp / "store.zarr"),
+            "files": sum(1 for p in (tmp / "store.zarr").rglob("*") if p.is_file()),
+        }
         layouts["zarr_store"] = ours
 
         rng = np.random.default_rng(0)
@@ -156,7 +163,9 @@ def main() -> None:
             layouts[variant]["single_random_subgrids_per_s"] = round(args.reads / (time.perf_counter() - t0), 1)
         for variant in ("npz", "npz_compressed"):
             layouts[variant]["store_bytes_ratio"] = round(ours["bytes"] / layouts[variant]["bytes"], 3)
-            layouts[variant]["store_epoch_speedup"] = round(ours["epoch_subgrids_per_s"] / layouts[variant]["epoch_subgrids_per_s"], 2)
+            layouts[variant]["store_epoch_speedup"] = round(
+                ours["epoch_subgrids_per_s"] / layouts[variant]["epoch_subgrids_per_s"], 2
+            )
         results["layouts"] = layouts
         for name, values in layouts.items():
             print(f"{name}: {values}")

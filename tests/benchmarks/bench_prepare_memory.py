@@ -66,13 +66,19 @@ def main() -> None:
         for n in args.sizes:
             src, dst = Path(tmp) / f"in_{n}.mrc", Path(tmp) / f"out_{n}.mrc"
             make_input(src, n, args.voxel)
-            out = subprocess.run([sys.executable, "-c", CHILD, str(src), str(dst), str(n), str(args.voxel)],
-                                 capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, str(src), str(dst), str(n), str(args.voxel)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             result = json.loads(out.stdout)
             results.append(result)
-            print(f"{n}³ @ {args.voxel} Å -> {result['output_shape']} @ 1 Å: peak {result['ratio']:.2f}x the map "
-                  f"({result['peak_over_imports_bytes'] / 2**20:.0f} MiB over imports), "
-                  f"read {result['read_s']} s, prepare {result['prepare_s']} s, total {result['total_s']} s")
+            print(
+                f"{n}³ @ {args.voxel} Å -> {result['output_shape']} @ 1 Å: peak {result['ratio']:.2f}x the map "
+                f"({result['peak_over_imports_bytes'] / 2**20:.0f} MiB over imports), "
+                f"read {result['read_s']} s, prepare {result['prepare_s']} s, total {result['total_s']} s"
+            )
             src.unlink()
             dst.unlink()
     print(json.dumps(results))

@@ -77,7 +77,8 @@ def build_store(path: Path, cpus: int) -> None:
     t0 = time.perf_counter()
     report = run_ingest(str(manifest), str(path), IngestConfig(), num_cpus=cpus)
     print(
-        f"built {path}: {report['n_subgrids']} sub-grids of {len(report['ingested'])} entries in {time.perf_counter() - t0:.0f} s",
+        f"built {path}: {report['n_subgrids']} sub-grids of {len(report['ingested'])} entries in "
+        f"{time.perf_counter() - t0:.0f} s",
         flush=True,
     )
 
@@ -126,7 +127,7 @@ def step_times(stamps: list, warmup: int, per_epoch: int | None) -> list[tuple[f
         step = i + 1  # stamps[i] was taken after step number i + 1
         if step <= warmup or (per_epoch and (step - 1) % per_epoch == 0):
             continue
-        out.append(tuple(b - a for a, b in zip(stamps[i - 1], stamps[i])))
+        out.append(tuple(b - a for a, b in zip(stamps[i - 1], stamps[i], strict=True)))
     return out
 
 
@@ -356,7 +357,8 @@ def main() -> None:
         params = sum(p.numel() for p in build_model(first.model).parameters())
         results["model_parameters_M"] = round(params / 1e6, 2)
         print(
-            f"model {args.model}: {params / 1e6:.2f} M parameters, batch {args.batch} of {first.model.img_size}³, torch threads {args.threads}",
+            f"model {args.model}: {params / 1e6:.2f} M parameters, batch {args.batch} of "
+            f"{first.model.img_size}³, torch threads {args.threads}",
             flush=True,
         )
         results["plain"] = plain_loop(
@@ -387,13 +389,15 @@ def main() -> None:
     plain = results["plain"]
     summary: dict[str, object] = {"threads": args.threads}
     print(
-        f"\n== {args.model} ({results['model_parameters_M']} M parameters), batch {args.batch}, torch threads {args.threads}:"
+        f"\n== {args.model} ({results['model_parameters_M']} M parameters), batch {args.batch}, torch "
+        f"threads {args.threads}:"
         " seconds per optimiser step, wall mean / median; CPU s per step of the training thread / whole process"
     )
 
     def line(name: str, r: dict) -> str:
         return (
-            f"  {name:34s} {r['mean_s_per_step']:7.3f} / {r['median_s_per_step']:7.3f}  {r['subgrids_per_s']:6.1f} sub-grids/s"
+            f"  {name:34s} {r['mean_s_per_step']:7.3f} / {r['median_s_per_step']:7.3f}  "
+            f"{r['subgrids_per_s']:6.1f} sub-grids/s"
             f"  cpu {r['thread_cpu_s_per_step']:.3f} / {r['process_cpu_s_per_step']:.3f}"
         )
 
@@ -416,9 +420,11 @@ def main() -> None:
         )
         summary["overhead_goal_met"] = overhead <= GOAL_OVERHEAD
         print(
-            f"  Ray Train overhead, 1 worker vs plain: wall {100 * overhead:+.1f} % (median {100 * summary['ray_train_overhead_median']:+.1f} %),"
+            f"  Ray Train overhead, 1 worker vs plain: wall {100 * overhead:+.1f} % (median "
+            f"{100 * summary['ray_train_overhead_median']:+.1f} %),"
             f" training-thread CPU {100 * summary['ray_train_thread_cpu_overhead']:+.1f} %,"
-            f" worker-process CPU {100 * summary['ray_train_process_cpu_overhead']:+.1f} %; goal <= {100 * GOAL_OVERHEAD:.0f} %"
+            f" worker-process CPU {100 * summary['ray_train_process_cpu_overhead']:+.1f} %;"
+            f" goal <= {100 * GOAL_OVERHEAD:.0f} %"
         )
     if 1 in runs and 2 in runs:
         speedup = runs[2]["subgrids_per_s"] / runs[1]["subgrids_per_s"]

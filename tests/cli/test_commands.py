@@ -120,7 +120,7 @@ def test_demo_runs_main_job_on_bundled_sample(ray_local, tmp_path, capsys) -> No
     enhanced = read_map(tmp_path / "run" / "enhanced.mrc")
     assert enhanced.frame.same_as(source)  # overlays the input in ChimeraX
     ca = read_map(tmp_path / "run" / "segment" / "atom_CA.mrc")
-    assert ca.frame.same_as(source) and 0.0 <= ca.data.min() and ca.data.max() <= 1.0
+    assert ca.frame.same_as(source) and ca.data.min() >= 0.0 and ca.data.max() <= 1.0
     inference = summary["inference"]
     built = gemmi.read_structure(str(tmp_path / "run" / "model.cif"))
     n_ca = sum(1 for chain in built[0] for residue in chain if residue.find_atom("CA", "*"))

@@ -88,7 +88,7 @@ def test_outputs_overlay_their_inputs(local_run) -> None:
         source = read_map(REAL / map_path)
         prob = read_map(out / entry / "atom_CA.mrc")
         assert prob.frame.same_as(source.frame), entry
-        assert 0.0 <= prob.data.min() and prob.data.max() <= 1.0 + 1e-5
+        assert prob.data.min() >= 0.0 and prob.data.max() <= 1.0 + 1e-5
         summary = json.loads((out / entry / "summary.json").read_text())
         assert summary["status"] == "done" and summary["source_frame"] == source.frame.to_dict()
 

@@ -129,8 +129,17 @@ def _cap_memory() -> None:
 @pytest.mark.parametrize("bad", ["absurd_dims.mrc", "truncated_gzip.mrc.gz"])
 def test_bad_map_fails_before_torch_under_a_memory_cap(tmp_path, enhance_checkpoint, bad) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "cryoray.cli.main", "enhance", str(BAD_INPUTS / bad), "-o", str(tmp_path / "o.mrc")]
-        + ["--model", str(enhance_checkpoint)],
+        [
+            sys.executable,
+            "-m",
+            "cryoray.cli.main",
+            "enhance",
+            str(BAD_INPUTS / bad),
+            "-o",
+            str(tmp_path / "o.mrc"),
+            "--model",
+            str(enhance_checkpoint),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

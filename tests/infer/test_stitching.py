@@ -47,11 +47,11 @@ def _reference_mean(plan: TilePlan, values: np.ndarray, weights: np.ndarray) -> 
     total = np.zeros((values.shape[1], *plan.shape))
     wsum = np.zeros(plan.shape)
     m = plan.tiling.margin
-    for origin, box in zip(plan.origins, values):
+    for origin, box in zip(plan.origins, values, strict=True):
         lo, hi = plan.kept_region(origin)
-        dst = tuple(slice(a, c) for a, c in zip(lo, hi))
-        src = tuple(slice(a - o, c - o) for a, c, o in zip(lo, hi, origin))
-        wsrc = tuple(slice(a - o - m, c - o - m) for a, c, o in zip(lo, hi, origin))
+        dst = tuple(slice(a, c) for a, c in zip(lo, hi, strict=True))
+        src = tuple(slice(a - o, c - o) for a, c, o in zip(lo, hi, origin, strict=True))
+        wsrc = tuple(slice(a - o - m, c - o - m) for a, c, o in zip(lo, hi, origin, strict=True))
         total[(slice(None), *dst)] += box[(slice(None), *src)] * weights[wsrc]
         wsum[dst] += weights[wsrc]
     return total / wsum

@@ -238,7 +238,7 @@ def test_5me2_model_sequences_match_fasta() -> None:
     fasta = read_fasta(HB / "5me2_seqres.fasta")
     model = model_sequences(read_model(HB / "5me2.pdb"))
     assert len(model) == len(fasta) == 2
-    for from_model, from_fasta in zip(model, fasta):
+    for from_model, from_fasta in zip(model, fasta, strict=True):
         assert from_model.chains == from_fasta.chains
         assert len(from_model.sequence) == len(from_fasta.sequence)
         assert from_model.sequence == from_fasta.sequence

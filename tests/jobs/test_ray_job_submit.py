@@ -45,13 +45,22 @@ def ray_head() -> Iterator[tuple[dict[str, str], str]]:
     }
     env.pop("RAY_ADDRESS", None)
     start = [
-        str(BIN / "ray"), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-        "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--ray-client-server-port={client}",
+        str(BIN / "ray"),
+        "start",
+        "--head",
+        "--node-ip-address=127.0.0.1",
+        f"--port={gcs}",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dashboard}",
+        f"--ray-client-server-port={client}",
         # Ports of our own: another Ray on this machine (the session's `ray_local`) holds the
         # defaults, e.g. the dashboard agent's 52365, and the job agent would never come up.
-        f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}",
-        f"--runtime-env-agent-port={runtime_env_agent}", f"--metrics-export-port={metrics}",
-        f"--num-cpus={HEAD_CPUS}", "--disable-usage-stats",
+        f"--dashboard-agent-listen-port={agent}",
+        f"--dashboard-agent-grpc-port={agent_grpc}",
+        f"--runtime-env-agent-port={runtime_env_agent}",
+        f"--metrics-export-port={metrics}",
+        f"--num-cpus={HEAD_CPUS}",
+        "--disable-usage-stats",
     ]
     subprocess.run(start, env=env, check=True, capture_output=True, timeout=120)
     try:
@@ -65,10 +74,24 @@ def _ray(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.Co
     return subprocess.run([str(BIN / "ray"), *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def _submit(env: dict[str, str], address: str, *entrypoint: str, submission_id: str | None = None) -> subprocess.CompletedProcess:
+def _submit(
+    env: dict[str, str], address: str, *entrypoint: str, submission_id: str | None = None
+) -> subprocess.CompletedProcess:
     """`ray job submit` (waits for the job to end, tailing its logs) with the repository as working dir."""
     ids = ["--submission-id", submission_id] if submission_id else []
-    args = ["job", "submit", "--address", address, *ids, "--working-dir", str(REPO), "--runtime-env-json", json.dumps(RUNTIME_ENV), "--", *entrypoint]
+    args = [
+        "job",
+        "submit",
+        "--address",
+        address,
+        *ids,
+        "--working-dir",
+        str(REPO),
+        "--runtime-env-json",
+        json.dumps(RUNTIME_ENV),
+        "--",
+        *entrypoint,
+    ]
     for _ in range(5):  # the head's job agent may still be starting: Ray says to try again later
         done = _ray(env, *args, timeout=600)
         if "No available agent to submit job" not in done.stdout + done.stderr:
@@ -117,10 +140,14 @@ def test_training_job_runs_under_ray_job_submit(ray_head, sample_store, tmp_path
         "workers.data_cpus": 1,
     }
     args = [arg for key, value in sets.items() for arg in ("--set", f"{key}={value}")]
-    done = _submit(env, address, "python", "jobs/train.py", str(config.resolve()), *args, "--json", submission_id=job_id)
+    done = _submit(
+        env, address, "python", "jobs/train.py", str(config.resolve()), *args, "--json", submission_id=job_id
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     status = _ray(env, "job", "status", "--address", address, job_id)
-    assert f"Job '{job_id}' succeeded" in status.stdout + status.stderr, status.stdout[-3000:] + status.stderr[-3000:]  # SUCCEEDED
+    assert f"Job '{job_id}' succeeded" in status.stdout + status.stderr, (
+        status.stdout[-3000:] + status.stderr[-3000:]
+    )  # SUCCEEDED
 
     logs = _ray(env, "job", "logs", "--address", address, job_id)
     assert logs.returncode == 0, logs.stderr[-3000:]

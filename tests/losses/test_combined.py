@@ -76,7 +76,7 @@ def test_classification_sum_with_channel_axis_on_target() -> None:
 
 
 def test_weighted_ce_needs_class_counts() -> None:
-    with pytest.raises(ValueError, match="weighted_ce.*class_counts"):
+    with pytest.raises(ValueError, match=r"weighted_ce.*class_counts"):
         build_loss(LossConfig(terms=[{"kind": "weighted_ce"}]))
 
 

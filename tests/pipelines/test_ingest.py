@@ -3,8 +3,10 @@ HTTP sources (and to an S3 store), and kill-and-resume."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
+import operator
 import os
 import shutil
 import signal
@@ -28,16 +30,36 @@ from tests.servers import cluster_marker, http_server, stop_test_cluster
 
 ENTRIES = {
     # entry: (map, model, sequence, resolution), relative to shared/data/real
-    "EMD-3488": ("EMD-3488_5ME2_haemoglobin/emd_3488.mrc", "EMD-3488_5ME2_haemoglobin/5me2.pdb",
-                 "EMD-3488_5ME2_haemoglobin/5me2_seqres.fasta", 3.2),
-    "EMD-8249": ("EMD-8249_5KHE_rubella-capsid/emd_8249.map", "EMD-8249_5KHE_rubella-capsid/regression_pdb5khe.pdb",
-                 "EMD-8249_5KHE_rubella-capsid/5khe_seqres.fasta", 35.0),
-    "EMD-21457": ("EMD-21457_6VYB_spike-NTD-segment/emd_21457_seg.mrc", "EMD-21457_6VYB_spike-NTD-segment/6vyb_Ndom.pdb",
-                  "EMD-21457_6VYB_spike-NTD-segment/6vyb_seqres.fasta", 3.2),
-    "EMD-0093": ("EMD-0093_6GYN_HCN4-masked/MAP_m4A.mrc.gz", "EMD-0093_6GYN_HCN4-masked/6gyn.pdb",
-                 "EMD-0093_6GYN_HCN4-masked/6gyn_seqres.fasta", 3.4),
-    "EMD-1883": ("EMD-1883_RNA-PolII/emd_1883.map.mrc", "EMD-1883_RNA-PolII/1WCM_map_fitted.pdb",
-                 "EMD-1883_RNA-PolII/1WCM.fasta", 20.9),
+    "EMD-3488": (
+        "EMD-3488_5ME2_haemoglobin/emd_3488.mrc",
+        "EMD-3488_5ME2_haemoglobin/5me2.pdb",
+        "EMD-3488_5ME2_haemoglobin/5me2_seqres.fasta",
+        3.2,
+    ),
+    "EMD-8249": (
+        "EMD-8249_5KHE_rubella-capsid/emd_8249.map",
+        "EMD-8249_5KHE_rubella-capsid/regression_pdb5khe.pdb",
+        "EMD-8249_5KHE_rubella-capsid/5khe_seqres.fasta",
+        35.0,
+    ),
+    "EMD-21457": (
+        "EMD-21457_6VYB_spike-NTD-segment/emd_21457_seg.mrc",
+        "EMD-21457_6VYB_spike-NTD-segment/6vyb_Ndom.pdb",
+        "EMD-21457_6VYB_spike-NTD-segment/6vyb_seqres.fasta",
+        3.2,
+    ),
+    "EMD-0093": (
+        "EMD-0093_6GYN_HCN4-masked/MAP_m4A.mrc.gz",
+        "EMD-0093_6GYN_HCN4-masked/6gyn.pdb",
+        "EMD-0093_6GYN_HCN4-masked/6gyn_seqres.fasta",
+        3.4,
+    ),
+    "EMD-1883": (
+        "EMD-1883_RNA-PolII/emd_1883.map.mrc",
+        "EMD-1883_RNA-PolII/1WCM_map_fitted.pdb",
+        "EMD-1883_RNA-PolII/1WCM.fasta",
+        20.9,
+    ),
 }
 SMALL = ("EMD-3488", "EMD-8249")  # for the many-source comparisons
 CONFIG = IngestConfig()
@@ -60,7 +82,8 @@ def full_store(ray_local, tmp_path_factory) -> tuple[Path, dict]:
     outside = tmp / "5me2_far.pdb"
     read_model(REAL / ENTRIES["EMD-3488"][1]).translated((500.0, 0, 0)).structure.write_pdb(str(outside))
     hb = ENTRIES["EMD-3488"]
-    rows = local_rows(ENTRIES) + [
+    rows = [
+        *local_rows(ENTRIES),
         ("BROKEN-MAP", BAD_INPUTS / "truncated_data.mrc", REAL / hb[1], "", 3.0),
         ("MISSING-MODEL", REAL / hb[0], tmp / "absent.pdb", "", 3.0),
         ("MODEL-ELSEWHERE", REAL / hb[0], outside, "", 3.2),
@@ -74,13 +97,17 @@ def test_full_ingest_commits_good_entries_and_quarantines_bad(full_store) -> Non
     store, report = full_store
     assert sorted(report["ingested"]) == sorted(ENTRIES)
     reasons = {q["entry_id"]: q["error"] for q in report["quarantined"]}
-    assert reasons == {"BROKEN-MAP": "MapFormatError", "MISSING-MODEL": "SourceError", "MODEL-ELSEWHERE": "ModelPlacementError"}
+    assert reasons == {
+        "BROKEN-MAP": "MapFormatError",
+        "MISSING-MODEL": "SourceError",
+        "MODEL-ELSEWHERE": "ModelPlacementError",
+    }
     info = store_info(store)
     assert info["schema_version"] == 1 and info["n_entries"] == 5
     assert info["n_subgrids"] == report["n_subgrids"] > 400
     assert {q["entry_id"] for q in info["quarantine"]} == set(reasons)
     assert info["arrays"]["input"]["dtype"] == "float16" and info["arrays"]["input"]["chunks"][0] == 32
-    assert sorted(sum(info["splits"].values(), [])) == sorted(ENTRIES)
+    assert sorted(functools.reduce(operator.iadd, info["splits"].values(), [])) == sorted(ENTRIES)
 
 
 def test_stored_labels_sit_on_density(full_store) -> None:

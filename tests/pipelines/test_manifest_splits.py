@@ -66,7 +66,7 @@ def test_entries_sharing_a_cluster_stay_together() -> None:
 
 def test_splits_follow_fractions_within_resolution_strata() -> None:
     resolutions = {f"E{i:03d}": (2.5 if i < 50 else 5.0) for i in range(100)}
-    method, assignment = assign_splits(resolutions, {e: [] for e in resolutions}, SplitConfig(seed=3))
+    _method, assignment = assign_splits(resolutions, {e: [] for e in resolutions}, SplitConfig(seed=3))
     for stratum in (range(50), range(50, 100)):
         names = [f"E{i:03d}" for i in stratum]
         counts = {s: sum(assignment[n] == s for n in names) for s in ("train", "val", "test")}

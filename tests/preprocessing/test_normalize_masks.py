@@ -52,7 +52,7 @@ def test_voxels_near_matches_brute_force() -> None:
         expected |= {(int(i), a, round(float(d2[i]), 6)) for i in np.flatnonzero(d2 <= radius**2)}
     found = set()
     for flat, atom, d2 in voxels_near(frame, atoms, radius):
-        found |= {(int(f), int(a), round(float(d), 6)) for f, a, d in zip(flat, atom, d2)}
+        found |= {(int(f), int(a), round(float(d), 6)) for f, a, d in zip(flat, atom, d2, strict=True)}
     assert found == expected
     assert len(found) > 50
 

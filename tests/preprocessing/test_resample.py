@@ -35,8 +35,8 @@ def test_resample_covers_box_and_keeps_voxel_zero(make_map, shape, voxel, target
     density = make_map(shape, voxel_size=voxel, origin=(-5.0, 3.3, 12.0))
     out = resample(density, target)
     assert out.origin == density.origin
-    assert all(u >= v - 1e-6 for u, v in zip(out.frame.upper, density.frame.upper))
-    assert all(u - v < target + 1e-6 for u, v in zip(out.frame.upper, density.frame.upper))
+    assert all(u >= v - 1e-6 for u, v in zip(out.frame.upper, density.frame.upper, strict=True))
+    assert all(u - v < target + 1e-6 for u, v in zip(out.frame.upper, density.frame.upper, strict=True))
     # voxel 0 sits at the same place, so it keeps its value exactly (interpolating splines)
     assert out.data[0, 0, 0] == pytest.approx(float(density.data[0, 0, 0]), abs=1e-4)
 

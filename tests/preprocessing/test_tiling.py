@@ -7,7 +7,12 @@ import pytest
 
 from cryoray.preprocessing.tiling import PRESETS, Tiling, box_origins, extract_box, get_tiling, stitch
 
-SHAPES = {"cubic-100": (100, 100, 100), "non-cubic-odd": (37, 81, 53), "smaller-than-box": (5, 17, 9), "one-box": (48, 48, 48)}
+SHAPES = {
+    "cubic-100": (100, 100, 100),
+    "non-cubic-odd": (37, 81, 53),
+    "smaller-than-box": (5, 17, 9),
+    "one-box": (48, 48, 48),
+}
 
 
 @pytest.mark.parametrize("shape_name", list(SHAPES))

@@ -1,4 +1,4 @@
-"""The Serve application on the session's local Ray, bound to 127.0.0.1 on a free port, with tiny random-weight models."""
+"""The Serve application on the session's local Ray, on 127.0.0.1 at a free port, with tiny random-weight models."""
 
 from __future__ import annotations
 

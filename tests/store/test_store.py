@@ -21,11 +21,18 @@ SHA = "0" * 64
 def metadata(entry_id: str, n: int, shape=(40, 30, 20)) -> dict:
     frame = {"shape": list(shape[::-1]), "voxel_size": [1.0, 1.0, 1.0], "origin": [0.0, 0.0, 0.0]}
     return {
-        "entry_id": entry_id, "emdb_id": entry_id, "pdb_id": None, "resolution": 3.0,
-        "source_frame": frame, "frame": frame,
+        "entry_id": entry_id,
+        "emdb_id": entry_id,
+        "pdb_id": None,
+        "resolution": 3.0,
+        "source_frame": frame,
+        "frame": frame,
         "normalization": {"percentile": 95.0, "scale": 1.0, "method": "positive-percentile, clip [0, 1]"},
-        "n_subgrids": n, "n_boxes_total": n, "checksums": {"map": SHA, "model": SHA, "sequence": None},
-        "secondary_structure_source": "none", "sequences": [{"name": "a", "sequence": "MKV", "chains": ["A"]}],
+        "n_subgrids": n,
+        "n_boxes_total": n,
+        "checksums": {"map": SHA, "model": SHA, "sequence": None},
+        "secondary_structure_source": "none",
+        "sequences": [{"name": "a", "sequence": "MKV", "chains": ["A"]}],
     }
 
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 
-from cryoray.build import read_chains, read_states, thread_chains, write_model
-from cryoray.build.config import ThreadingConfig
 from cryoray.cli.output import add_json_flag, emit
 from cryoray.config import validate_config
 from cryoray.io import check_output
+from cryoray.modelbuild import read_chains, read_states, thread_chains, write_model
+from cryoray.modelbuild.config import ThreadingConfig
 
 _SUMMARY = (
     "states",

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 
-from cryoray.build import read_chains, write_model
-from cryoray.build.config import BuildConfig
 from cryoray.cli.inference import add_inference_args, infer_config, load_models, mask_config, resolve_models
 from cryoray.cli.output import emit
 from cryoray.config import validate_config
 from cryoray.io import check_output, read_map
+from cryoray.modelbuild import read_chains, write_model
+from cryoray.modelbuild.config import BuildConfig
 
 _SUMMARY = ("candidates", "states_clustered", "chains", "residues", "placed", "unplaced", "log_score", "seconds")
 

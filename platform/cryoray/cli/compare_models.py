@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 
-from cryoray.build import compare_models
 from cryoray.cli.output import add_json_flag, emit
 from cryoray.io.models import read_model
+from cryoray.modelbuild import compare_models
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:

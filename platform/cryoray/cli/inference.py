@@ -140,7 +140,7 @@ def load_models(directories: list[Path], refs: list[str], config: InferConfig) -
     from cryoray.infer.predictor import Predictor
 
     loaded = []
-    for ref, directory in zip(refs, directories):
+    for ref, directory in zip(refs, directories, strict=True):
         predictor = Predictor.from_checkpoint(directory, device=config.device, precision=config.precision)
         predictor.name = ref
         loaded.append(predictor)

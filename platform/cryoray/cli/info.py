@@ -55,7 +55,9 @@ def model_info(path: str) -> dict[str, object]:
         "n_atoms": len(atoms),
         "n_ca": int(atoms.is_ca.sum()),
         "chains": model.chain_names,
-        "sequences": [{"name": s.name, "length": len(s.sequence), "chains": list(s.chains)} for s in model_sequences(model)]
+        "sequences": [
+            {"name": s.name, "length": len(s.sequence), "chains": list(s.chains)} for s in model_sequences(model)
+        ]
         if atoms.is_amino_acid.any()
         else [],
     }

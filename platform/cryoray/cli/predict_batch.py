@@ -1,4 +1,6 @@
-"""Predict a manifest of maps on Ray: enhanced or probability maps on each input's grid, and models for entries with a sequence.
+"""Predict a manifest of maps on Ray: enhanced or probability maps on each input's grid, and models.
+
+Entries with a sequence also get a model.
 
 The manifest is CSV with a header (entry_id,map[,sequence]; the ingest columns model and
 resolution are accepted and ignored; JSON lines also work); sources are paths, s3:// or
@@ -11,7 +13,8 @@ Settings come from --config (the whole file is a batch config), with --set KEY=V
 
 Example usage:
   $ cryoray predict-batch manifest.csv -o predictions/ --model runs/c2s2/checkpoint_000020
-  $ cryoray predict-batch manifest.csv -o s3://bucket/predictions --model c2s-atoms/2 --model c2s-amino/1 --set actors.predictors=4 --set actors.gpus_per_predictor=1
+  $ cryoray predict-batch manifest.csv -o s3://bucket/predictions --model c2s-atoms/2 --model c2s-amino/1 \\
+      --set actors.predictors=4 --set actors.gpus_per_predictor=1
   $ ray job submit --working-dir . -- python jobs/infer.py manifest.csv -o s3://bucket/out --config batch.yaml
 """
 

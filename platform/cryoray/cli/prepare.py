@@ -32,11 +32,17 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML file whose `prepare:` section holds the settings; flags override it")
     group = parser.add_argument_group("Preparation")
     group.add_argument("--voxel-size", type=float, help=f"target voxel size in Å (default: {_default('voxel_size')})")
-    group.add_argument("--order", type=int, help=f"interpolation: 0 nearest, 1 linear, 3 cubic (default: {_default('order')})")
     group.add_argument(
-        "--percentile", type=float, help=f"percentile of positive voxels mapped to 1 (default: {_default('percentile')})"
+        "--order", type=int, help=f"interpolation: 0 nearest, 1 linear, 3 cubic (default: {_default('order')})"
     )
-    group.add_argument("--no-normalize", dest="normalize", action="store_const", const=False, help="only resample (and mask)")
+    group.add_argument(
+        "--percentile",
+        type=float,
+        help=f"percentile of positive voxels mapped to 1 (default: {_default('percentile')})",
+    )
+    group.add_argument(
+        "--no-normalize", dest="normalize", action="store_const", const=False, help="only resample (and mask)"
+    )
     masks = parser.add_argument_group("Mask (optional; density outside is set to 0)")
     masks.add_argument("--mask-map", help="mask map, any grid")
     masks.add_argument("--contour", type=float, help="mask-map level at or above which voxels are inside")
@@ -48,7 +54,12 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> PrepareConfig:
     """Settings from --config (if any) with the flags that were given on top, validated."""
-    flags = {"voxel_size": args.voxel_size, "order": args.order, "normalize": args.normalize, "percentile": args.percentile}
+    flags = {
+        "voxel_size": args.voxel_size,
+        "order": args.order,
+        "normalize": args.normalize,
+        "percentile": args.percentile,
+    }
     mask_flags = {"map": args.mask_map, "contour": args.contour, "model": args.mask_model, "radius": args.mask_radius}
     if any(v is not None for v in mask_flags.values()):
         flags["mask"] = {k: v for k, v in mask_flags.items() if v is not None}

@@ -26,7 +26,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolution", type=float, required=True, help="resolution R in Å")
     grid = parser.add_argument_group("Grid (default: around the model)")
     grid.add_argument("--like", help="map whose grid to compute on")
-    grid.add_argument("--voxel-size", type=float, default=1.0, help="voxel size in Å without --like (default: %(default)s)")
+    grid.add_argument(
+        "--voxel-size", type=float, default=1.0, help="voxel size in Å without --like (default: %(default)s)"
+    )
     grid.add_argument("--padding", type=float, default=10.0, help="margin around the atoms in Å (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     add_json_flag(parser)
@@ -43,4 +45,6 @@ def main(args: argparse.Namespace) -> None:
     frame = read_map_header(args.like).frame if args.like else frame_around(atoms, args.voxel_size, args.padding)
     density = simulate_map(atoms, frame, args.resolution)
     write_map(args.output, density, overwrite=args.overwrite)
-    emit(args, {"model": args.model, "output": args.output, "n_atoms": len(atoms), **frame.to_dict(), **density.stats()})
+    emit(
+        args, {"model": args.model, "output": args.output, "n_atoms": len(atoms), **frame.to_dict(), **density.stats()}
+    )

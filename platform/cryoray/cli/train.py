@@ -24,12 +24,18 @@ from cryoray.config import load_config_with_sets
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
-    add_run_args(parser, what="training", example_set="schedule.epochs=3", resume_help="continue the run of the same name from its latest checkpoint")
+    add_run_args(
+        parser,
+        what="training",
+        example_set="schedule.epochs=3",
+        resume_help="continue the run of the same name from its latest checkpoint",
+    )
 
 
 def main(args: argparse.Namespace) -> None:
     # Imported here: torch, Ray Train and MLflow load only when this command runs.
     from cryoray.train import TrainConfig, run_training
+
     config = load_config_with_sets(TrainConfig, args.config, args.sets)
     result = run_training(config, source=args.config, resume=args.resume, address=args.address, num_cpus=args.num_cpus)
     emit(args, asdict(result))

@@ -25,12 +25,18 @@ from cryoray.config import load_config_with_sets
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
-    add_run_args(parser, what="sweep", example_set="search.num_samples=8", resume_help="continue an interrupted sweep of the same name; finished trials are kept")
+    add_run_args(
+        parser,
+        what="sweep",
+        example_set="search.num_samples=8",
+        resume_help="continue an interrupted sweep of the same name; finished trials are kept",
+    )
 
 
 def main(args: argparse.Namespace) -> None:
     # Imported here: torch, Ray Train and MLflow load only when this command runs.
     from cryoray.tune import SweepConfig, run_sweep
+
     sweep = load_config_with_sets(SweepConfig, args.config, args.sets)
     result = run_sweep(sweep, source=args.config, resume=args.resume, address=args.address, num_cpus=args.num_cpus)
     if args.json:

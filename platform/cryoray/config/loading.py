@@ -89,10 +89,7 @@ def load_config_with_sets(cls: type[C], path: str | os.PathLike | None, sets: Se
     """
     data = _read_yaml(path) if path is not None else {}
     data = {} if data is None else data
-    if path is None:
-        source = "--set options"
-    else:
-        source = f"{path} + --set options" if sets else path
+    source = "--set options" if path is None else (f"{path} + --set options" if sets else path)
     if not isinstance(data, dict):
         raise ConfigError(path, f"expected a mapping of settings, got {type(data).__name__}")
     for item in sets:

@@ -22,7 +22,7 @@ from cryoray.data.config import AugmentConfig
 from cryoray.data.selection import Block
 from cryoray.store import SubgridStore
 
-__all__ = ["read_subgrids", "SUBGRIDS_PER_TASK"]
+__all__ = ["SUBGRIDS_PER_TASK", "read_subgrids"]
 
 #: sub-grids one read task aims for (measured: 1 block of 128 per task -> 4-8 blocks per task
 #: cut the CPU per sub-grid from 1.4 to 0.8 ms, tests/benchmarks/bench_data_path.py)
@@ -41,7 +41,9 @@ def _read(
     store = _open(url)
     rng = np.random.default_rng()  # fresh per block: each epoch draws new augmentations
     parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    for entry_id, start, stop, keep in zip(batch["entry_id"], batch["start"], batch["stop"], batch["keep"]):
+    for entry_id, start, stop, keep in zip(
+        batch["entry_id"], batch["start"], batch["stop"], batch["keep"], strict=True
+    ):
         arrays = store.read_block(str(entry_id), names, int(start), int(stop))
         rows = np.asarray(keep, dtype=np.int64) if len(keep) else np.arange(int(stop) - int(start))
         for name in names:

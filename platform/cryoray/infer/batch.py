@@ -54,7 +54,6 @@ import ray
 from fsspec.implementations.local import LocalFileSystem
 
 from cryoray import __version__
-from cryoray.build import AlignmentJob, AlignmentPool, HmmStates, cluster_candidates, read_chains, write_model
 from cryoray.errors import InputError
 from cryoray.infer.batch_config import BatchInferConfig, BatchRow
 from cryoray.infer.building import build_channels
@@ -67,6 +66,7 @@ from cryoray.infer.whole_map import OutputChannel, output_channels, tiling_for
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.io.mrc import read_map, write_map
 from cryoray.io.sources import write_bytes
+from cryoray.modelbuild import AlignmentJob, AlignmentPool, HmmStates, cluster_candidates, read_chains, write_model
 from cryoray.pipelines.manifest import read_manifest
 from cryoray.preprocessing.config import PrepareConfig
 from cryoray.preprocessing.tiling import Tiling
@@ -155,12 +155,12 @@ def _tile_entry(item: dict, *, config_json: str, tiling: Tiling, percentile: flo
         )
         rows = []
         for origins, boxes in plan.batches(data, 64):
-            for origin, box in zip(origins, boxes):
+            for origin, box in zip(origins, boxes, strict=True):
                 rows.append({"entry_id": row.entry_id, "origin": origin.astype(np.int64), "box": box[0], "meta": meta})
         return rows
     except InputError as exc:
         return [_failure_row(row.entry_id, b, type(exc).__name__, exc.reason)]
-    except Exception as exc:  # noqa: BLE001 - a bug on one entry must not lose the other entries
+    except Exception as exc:
         logging.getLogger(__name__).error("internal error on %s:\n%s", row.entry_id, traceback.format_exc())
         return [_failure_row(row.entry_id, b, "InternalError", f"{type(exc).__name__}: {exc}")]
 
@@ -194,7 +194,7 @@ def _write_maps(
     """Finish task: each stitched channel back onto the input's grid, written (overwriting a previous try)."""
     try:
         prepared, source = _frame(frame), _frame(source_frame)
-        for i, (name, url) in enumerate(zip(names, urls)):
+        for i, (name, url) in enumerate(zip(names, urls, strict=True)):
             out = to_source_frame(
                 DensityMap(np.asarray(data[i]), prepared, labels=(f"cryoray predict-batch {name}",)),
                 source,
@@ -337,7 +337,7 @@ class _Run:
             entry.pending["maps"] = remote(_write_maps).remote(
                 data_ref, names, classification, meta["frame"], meta["source_frame"], urls, self.config.outputs.float16
             )
-            entry.files.update(dict(zip(names, urls)))
+            entry.files.update(dict(zip(names, urls, strict=True)))
         if entry.candidates is not None:
             index, ca_prob, aa = entry.candidates.result()
             entry.candidates = None
@@ -508,7 +508,7 @@ def run_batch_inference(
                     where = np.flatnonzero(ids == entry_id)
                     try:
                         run.add(entry_id, str(batch["meta"][where[0]]), batch["origin"][where], batch["pred"][where])
-                    except Exception as exc:  # noqa: BLE001 - one entry's bug must not lose the others
+                    except Exception as exc:
                         log.error("internal error on %s:\n%s", entry_id, traceback.format_exc())
                         reason = exc.reason if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
                         run.fail(

@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator
 
-from cryoray.build.config import BuildConfig
 from cryoray.config import Section
 from cryoray.infer.config import InferConfig
+from cryoray.modelbuild.config import BuildConfig
 
 __all__ = ["BatchActors", "BatchInferConfig", "BatchOutputs", "BatchRow"]
 

@@ -4,7 +4,7 @@ Memory stays bounded by boxes: the stitched predictions never exist as whole map
 sections go to a :class:`~cryoray.infer.stitching.CandidateSink` that keeps only the voxels
 with P(Cα) above the threshold (0.4), with their 20 amino-acid probabilities (the background
 channel dropped); those are clustered (2 Å) into HMM states and the sequences are threaded
-through them (:mod:`cryoray.build`).
+through them (:mod:`cryoray.modelbuild`).
 
 The Cα probability comes from the head trained on the ``atom`` label (class ``CA``), the
 amino-acid probabilities from the head trained on ``amino_acid``: one model with both heads
@@ -19,8 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cryoray.build import BuildConfig, HmmStates, StatesFormatError, cluster_candidates, thread_chains
-from cryoray.build.threading import ThreadingResult
 from cryoray.errors import ConfigError
 from cryoray.infer.config import InferConfig
 from cryoray.infer.inputs import HalfMapMode, prepare_input
@@ -28,6 +26,8 @@ from cryoray.infer.predictor import Predictor
 from cryoray.infer.stitching import CandidateSink, TilePlan, blend_weights
 from cryoray.infer.whole_map import InferenceStats, OutputChannel, run_plan, tiling_for
 from cryoray.io.density_map import DensityMap
+from cryoray.modelbuild import BuildConfig, HmmStates, StatesFormatError, cluster_candidates, thread_chains
+from cryoray.modelbuild.threading import ThreadingResult
 from cryoray.preprocessing.config import MaskConfig, PrepareConfig
 
 __all__ = ["BuildReport", "build_channels", "build_from_map", "predict_states"]
@@ -147,7 +147,10 @@ def build_from_map(
     mask: MaskConfig | None = None,
     source: object = "map",
 ) -> BuildReport:
-    """Predict, cluster and thread ``(chain_id, sequence)`` pairs (:func:`cryoray.build.read_chains`) through the map."""
+    """Predict, cluster and thread ``(chain_id, sequence)`` pairs through the map.
+
+    Chains come from :func:`cryoray.modelbuild.read_chains`.
+    """
     build = build or BuildConfig()
     states, n_candidates, stats = predict_states(
         density, predictors, config, build, halves=halves, mask=mask, source=source

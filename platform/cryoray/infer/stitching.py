@@ -169,12 +169,12 @@ class Stitcher:
         if values.shape != (len(origins), self.channels, b, b, b):
             raise ValueError(f"values must be {(len(origins), self.channels, b, b, b)}, got {values.shape}")
         m = self.plan.tiling.margin
-        for origin, box in zip(origins, values):
+        for origin, box in zip(origins, values, strict=True):
             lo, hi = self.plan.kept_region(origin)
             if np.any(hi <= lo):
                 continue
-            src = tuple(slice(a - o, c - o) for a, c, o in zip(lo, hi, origin))
-            wsrc = tuple(slice(a - o - m, c - o - m) for a, c, o in zip(lo, hi, origin))
+            src = tuple(slice(a - o, c - o) for a, c, o in zip(lo, hi, origin, strict=True))
+            wsrc = tuple(slice(a - o - m, c - o - m) for a, c, o in zip(lo, hi, origin, strict=True))
             weight = self.weights[wsrc]
             weighted = box[(slice(None), *src)] * weight
             for dz, z in enumerate(range(lo[0], hi[0])):

@@ -95,7 +95,7 @@ class AtomicModel:
                             amino,
                         )
                     )
-        cols = list(zip(*rows))
+        cols = list(zip(*rows, strict=True))
         return AtomTable(
             xyz=np.array(cols[:3], dtype=np.float64).T.reshape(-1, 3),
             atomic_number=np.array(cols[3], dtype=np.int16),

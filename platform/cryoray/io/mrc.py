@@ -37,7 +37,16 @@ from cryoray.errors import (
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.io.sources import READ_ERRORS, open_binary, source_size
 
-__all__ = ["MAP_SUFFIXES", "MAX_VOXELS", "MapHeader", "check_output", "read_map", "read_map_header", "read_map_with_header", "write_map"]
+__all__ = [
+    "MAP_SUFFIXES",
+    "MAX_VOXELS",
+    "MapHeader",
+    "check_output",
+    "read_map",
+    "read_map_header",
+    "read_map_with_header",
+    "write_map",
+]
 
 #: Default limit on the number of voxels a map may have (2048 x 1024 x 512 = 1 Gi voxels,
 #: 4 GiB as float32). Raise it explicitly for larger maps.
@@ -151,7 +160,7 @@ def _parse_header(source: object, head: bytes, *, max_voxels: int) -> MapHeader:
     n_xyz = [0, 0, 0]
     start_xyz = [0, 0, 0]
     starts = (int(h["nxstart"]), int(h["nystart"]), int(h["nzstart"]))  # per column, row, section
-    for axis, n, start in zip(axis_order, n_file, starts):
+    for axis, n, start in zip(axis_order, n_file, starts, strict=True):
         n_xyz[axis - 1] = n
         start_xyz[axis - 1] = start
     origin_field = np.array([float(v) for v in h["origin"].tolist()])
@@ -358,4 +367,3 @@ def write_map(
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-

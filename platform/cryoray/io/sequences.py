@@ -35,7 +35,15 @@ from cryoray.errors import SequenceFormatError
 from cryoray.io.models import AtomicModel
 from cryoray.io.sources import read_text
 
-__all__ = ["AMINO_ACIDS", "ChainSequence", "clean_sequence", "model_sequences", "one_letter", "parse_fasta", "read_fasta"]
+__all__ = [
+    "AMINO_ACIDS",
+    "ChainSequence",
+    "clean_sequence",
+    "model_sequences",
+    "one_letter",
+    "parse_fasta",
+    "read_fasta",
+]
 
 #: The 20 standard amino acids in the order of the published labels (1..20) and HMM tables.
 AMINO_ACIDS = "ARNDCQEGHILKMFPSTWYV"
@@ -149,7 +157,9 @@ def parse_fasta(text: str, *, source: object = "<fasta>") -> list[ChainSequence]
         if "mol:na" in header.split():
             continue
         name = _record_name(header) or f"record{len(out) + 1}"
-        out.append(ChainSequence(name, clean_sequence("".join(parts), source=source, record=name), chains_from_header(header)))
+        out.append(
+            ChainSequence(name, clean_sequence("".join(parts), source=source, record=name), chains_from_header(header))
+        )
     if not out:
         raise SequenceFormatError(source, "no protein records (all are nucleic acids)")
     return out

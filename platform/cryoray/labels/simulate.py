@@ -42,12 +42,12 @@ def _splat(out, origin_zyx, voxel_zyx, xyz, amplitude, k, reach):  # pragma: no 
         pz = (xyz[a, 2] - origin_zyx[0]) / voxel_zyx[0]
         py = (xyz[a, 1] - origin_zyx[1]) / voxel_zyx[1]
         px = (xyz[a, 0] - origin_zyx[2]) / voxel_zyx[2]
-        z0 = max(0, int(math.ceil(pz - reach / voxel_zyx[0])))
-        z1 = min(nz - 1, int(math.floor(pz + reach / voxel_zyx[0])))
-        y0 = max(0, int(math.ceil(py - reach / voxel_zyx[1])))
-        y1 = min(ny - 1, int(math.floor(py + reach / voxel_zyx[1])))
-        x0 = max(0, int(math.ceil(px - reach / voxel_zyx[2])))
-        x1 = min(nx - 1, int(math.floor(px + reach / voxel_zyx[2])))
+        z0 = max(0, math.ceil(pz - reach / voxel_zyx[0]))
+        z1 = min(nz - 1, math.floor(pz + reach / voxel_zyx[0]))
+        y0 = max(0, math.ceil(py - reach / voxel_zyx[1]))
+        y1 = min(ny - 1, math.floor(py + reach / voxel_zyx[1]))
+        x0 = max(0, math.ceil(px - reach / voxel_zyx[2]))
+        x1 = min(nx - 1, math.floor(px + reach / voxel_zyx[2]))
         for z in range(z0, z1 + 1):
             dz = (z - pz) * voxel_zyx[0]
             for y in range(y0, y1 + 1):

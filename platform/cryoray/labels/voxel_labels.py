@@ -86,7 +86,7 @@ def secondary_structure_labels(frame: GridFrame, atoms: AtomTable, codes: dict[R
     """uint8 grid: coil = 1, helix = 2, strand = 3 at each Cα voxel (residues not in ``codes`` are coil)."""
     ca = atoms.select(atoms.is_ca)
     values = np.array(
-        [codes.get((c, int(n), i), COIL) for c, n, i in zip(ca.chain, ca.seq_id, ca.icode)], dtype=np.uint8
+        [codes.get((c, int(n), i), COIL) for c, n, i in zip(ca.chain, ca.seq_id, ca.icode, strict=True)], dtype=np.uint8
     )
     out = np.zeros(frame.shape, dtype=np.uint8)
     _paint(frame, ca.xyz, values, out)

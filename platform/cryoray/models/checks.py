@@ -200,12 +200,12 @@ def check_segformer3d(
         _positive_list(name, values)
     _dropout(dropout_rate)
     _same_lengths(**stage_lists)
-    for dim, heads in zip(embed_dims, num_heads):
+    for dim, heads in zip(embed_dims, num_heads, strict=True):
         _divisible("embed_dims", dim, "num_heads", heads)
     if any(kernel % 2 == 0 for kernel in patch_kernel_sizes):
         raise ValueError(f"`patch_kernel_sizes` must be odd (padded by half a kernel), got {list(patch_kernel_sizes)}.")
     total = 1
-    for stride, ratio in zip(patch_strides, sr_ratios):
+    for stride, ratio in zip(patch_strides, sr_ratios, strict=True):
         total *= stride
         _multiple(img_size, total, "the downsampling reached at each stage (`patch_strides` multiplied up)")
         if (img_size // total) % ratio:

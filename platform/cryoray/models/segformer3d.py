@@ -178,7 +178,7 @@ class AllMLPDecoder(nn.Module):
         size = features[0].shape[2:]
         maps = [
             F.interpolate(linear(feature), size=size, mode="trilinear", align_corners=False)
-            for linear, feature in zip(self.linears, features)
+            for linear, feature in zip(self.linears, features, strict=True)
         ]
         if extra is not None:
             maps.append(extra)
@@ -271,7 +271,14 @@ class SegFormer3DModel(nn.Module):
         self.stages = nn.ModuleList(
             _Stage(c_in, dim, kernel, stride, heads, ratio, mlp_ratio, depth)
             for c_in, dim, kernel, stride, heads, ratio, depth in zip(
-                (in_channels, *embed_dims), embed_dims, patch_kernel_sizes, patch_strides, num_heads, sr_ratios, depths
+                (in_channels, *embed_dims),
+                embed_dims,
+                patch_kernel_sizes,
+                patch_strides,
+                num_heads,
+                sr_ratios,
+                depths,
+                strict=True,
             )
         )
         self.sequence_projections = (

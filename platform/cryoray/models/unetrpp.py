@@ -198,7 +198,8 @@ class UNETRPPModel(nn.Module):
         sides = [img_size // (patch_size * 2**i) for i in range(len(dims))]
         scales = (patch_size,) + (2,) * (len(dims) - 1)
         self.downsamples = nn.ModuleList(
-            self._make_downsample(c_in, c_out, scale) for c_in, c_out, scale in zip((in_channels, *dims), dims, scales)
+            self._make_downsample(c_in, c_out, scale)
+            for c_in, c_out, scale in zip((in_channels, *dims), dims, scales, strict=True)
         )
         self.stages = nn.ModuleList(
             _epa_stage(dims[i], sides[i], proj_sizes[i], depths[i], num_heads, dropout_rate) for i in range(len(dims))
@@ -230,7 +231,7 @@ class UNETRPPModel(nn.Module):
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The feature map of every encoder stage, finest first."""
         features = []
-        for downsample, stage in zip(self.downsamples, self.stages):
+        for downsample, stage in zip(self.downsamples, self.stages, strict=True):
             x = stage(downsample(x))
             features.append(x)
         return features
@@ -238,7 +239,7 @@ class UNETRPPModel(nn.Module):
     def decode(self, x: torch.Tensor, features: list[torch.Tensor]) -> torch.Tensor:
         """Upsample from the bottleneck through the skips back to the input grid of ``x``."""
         y = features[-1]
-        for up, skip in zip(self.up_blocks, reversed(features[:-1])):
+        for up, skip in zip(self.up_blocks, reversed(features[:-1]), strict=False):
             y = up(y, skip)
         return self.out(self.full_res_up(y, self.full_res(x)))
 

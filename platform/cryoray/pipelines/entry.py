@@ -128,9 +128,7 @@ def build_entry(row: ManifestRow, config: IngestConfig) -> tuple[dict, EntryGrid
         raise ModelPlacementError(
             row.model, f"only {inside:.0%} of CA atoms lie in the map (need {config.min_fraction_inside:.0%})"
         )
-    sequences = (
-        _retry(lambda: read_fasta(row.sequence), attempts, delay) if row.sequence else model_sequences(model)
-    )
+    sequences = _retry(lambda: read_fasta(row.sequence), attempts, delay) if row.sequence else model_sequences(model)
     grids, ss_source = _label_grids(model, atoms, prepared, config, row.resolution)
     grids["input"] = prepared.data
     atom_voxels = np.zeros(prepared.frame.shape, dtype=bool)

@@ -35,9 +35,14 @@ def _task(item: dict, *, config_json: str, store_url: str) -> dict:
         return {"ok": True, "error": "", "reason": "", **ingest_entry(row, config, store_url, config.layout())}
     except InputError as exc:
         return {"ok": False, "entry_id": row.entry_id, "error": type(exc).__name__, "reason": exc.reason}
-    except Exception as exc:  # noqa: BLE001 - a bug on one entry must not lose the other entries
+    except Exception as exc:
         logging.getLogger(__name__).error("internal error on %s:\n%s", row.entry_id, traceback.format_exc())
-        return {"ok": False, "entry_id": row.entry_id, "error": "InternalError", "reason": f"{type(exc).__name__}: {exc}"}
+        return {
+            "ok": False,
+            "entry_id": row.entry_id,
+            "error": "InternalError",
+            "reason": f"{type(exc).__name__}: {exc}",
+        }
 
 
 def run_ingest(
@@ -69,12 +74,20 @@ def run_ingest(
             if result["ok"]:
                 writer.commit(entry_id)
                 ok.append(entry_id)
-                log.info("ingest: %s: %d of %d boxes kept, %.1f s", entry_id, result["n_subgrids"], result["n_boxes_total"], result["seconds"])
+                log.info(
+                    "ingest: %s: %d of %d boxes kept, %.1f s",
+                    entry_id,
+                    result["n_subgrids"],
+                    result["n_boxes_total"],
+                    result["seconds"],
+                )
             else:
                 writer.quarantine(entry_id, result["error"], result["reason"])
                 failed.append(entry_id)
                 log.warning("ingest: %s quarantined: %s: %s", entry_id, result["error"], result["reason"])
-            log.info("ingest: done %d, failed %d, remaining %d", len(ok), len(failed), len(todo) - len(ok) - len(failed))
+            log.info(
+                "ingest: done %d, failed %d, remaining %d", len(ok), len(failed), len(todo) - len(ok) - len(failed)
+            )
     store = SubgridStore.open(store_url)
     if store.entries:
         meta = {e: store.entry_metadata(e) for e in store.entries}

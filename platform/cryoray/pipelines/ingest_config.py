@@ -15,7 +15,9 @@ from cryoray.store.writer import StoreLayout
 
 __all__ = ["IngestConfig", "SplitConfig"]
 
-LabelKind = Literal["atom", "amino_acid", "secondary_structure", "atom_type", "denoise_class", "denoise_regression", "simulated"]
+LabelKind = Literal[
+    "atom", "amino_acid", "secondary_structure", "atom_type", "denoise_class", "denoise_regression", "simulated"
+]
 
 
 class SplitConfig(Section):

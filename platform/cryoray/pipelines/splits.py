@@ -48,10 +48,23 @@ def sequence_groups(sequences: dict[str, list[str]], config: SplitConfig) -> tup
         version = f"mmseqs2 {_mmseqs_version(exe)}"
         with tempfile.TemporaryDirectory() as tmp:
             fasta = Path(tmp) / "all.fasta"
-            fasta.write_text("".join(f">{e}|{i}\n{s}\n" for e, seqs in sorted(with_seq.items()) for i, s in enumerate(seqs)))
+            fasta.write_text(
+                "".join(f">{e}|{i}\n{s}\n" for e, seqs in sorted(with_seq.items()) for i, s in enumerate(seqs))
+            )
             cmd = [
-                exe, "easy-cluster", str(fasta), str(Path(tmp) / "out"), str(Path(tmp) / "work"),
-                "--min-seq-id", str(config.identity), "-c", str(config.coverage), "--threads", "1", "-v", "1",
+                exe,
+                "easy-cluster",
+                str(fasta),
+                str(Path(tmp) / "out"),
+                str(Path(tmp) / "work"),
+                "--min-seq-id",
+                str(config.identity),
+                "-c",
+                str(config.coverage),
+                "--threads",
+                "1",
+                "-v",
+                "1",
             ]
             result = subprocess.run(cmd, capture_output=True, text=True)
             if result.returncode != 0:
@@ -81,7 +94,7 @@ def assign_splits(
         counts = dict.fromkeys(SPLITS, 0)
         for i in order:
             group = members[i]
-            deficit = {s: f * total - counts[s] for s, f in zip(SPLITS, config.fractions)}
+            deficit = {s: f * total - counts[s] for s, f in zip(SPLITS, config.fractions, strict=True)}
             split = max(SPLITS, key=lambda s: (deficit[s], -SPLITS.index(s)))
             counts[split] += len(group)
             assignment.update(dict.fromkeys(group, split))

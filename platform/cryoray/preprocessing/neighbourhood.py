@@ -17,7 +17,9 @@ from cryoray.io.density_map import GridFrame
 __all__ = ["voxels_near"]
 
 
-def voxels_near(frame: GridFrame, xyz: np.ndarray, radius: float) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def voxels_near(
+    frame: GridFrame, xyz: np.ndarray, radius: float
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Yield ``(flat_index, atom_index, distance2)`` for voxel centres within ``radius`` Å of atoms.
 
     Each yield covers one stencil offset; a voxel near several atoms appears once per atom.

@@ -41,7 +41,9 @@ def apply_normalization(density: DensityMap, record: Normalization) -> DensityMa
     return density.with_data(out, label=f"cryoray normalize p{record.percentile:g} scale {record.scale:.6g}")
 
 
-def normalize(density: DensityMap, *, percentile: float = 95.0, source: object = "map") -> tuple[DensityMap, Normalization]:
+def normalize(
+    density: DensityMap, *, percentile: float = 95.0, source: object = "map"
+) -> tuple[DensityMap, Normalization]:
     """Divide by the ``percentile`` of the positive voxels and clip to [0, 1].
 
     Raises:

@@ -56,7 +56,9 @@ def build_mask(config: MaskConfig, frame: GridFrame) -> np.ndarray:
     return zone_mask(frame, model.atoms().xyz, config.radius, source=config.model)
 
 
-def prepare_map(density: DensityMap, config: PrepareConfig, *, source: object = "map") -> tuple[DensityMap, PrepareRecord]:
+def prepare_map(
+    density: DensityMap, config: PrepareConfig, *, source: object = "map"
+) -> tuple[DensityMap, PrepareRecord]:
     """Resample to ``config.voxel_size``, apply the mask, and normalise, recording each step.
 
     Raises:

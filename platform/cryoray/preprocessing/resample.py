@@ -27,9 +27,7 @@ _PROGRESS_VOXELS = 1 << 25  # log progress for outputs above 32 Mi voxels (~10 s
 log = logging.getLogger(__name__)
 
 
-def resample_onto(
-    density: DensityMap, frame: GridFrame, *, order: int = 3, fill: float | None = None
-) -> DensityMap:
+def resample_onto(density: DensityMap, frame: GridFrame, *, order: int = 3, fill: float | None = None) -> DensityMap:
     """Sample ``density`` on the voxel centres of ``frame`` (any spacing, origin and shape).
 
     Args:

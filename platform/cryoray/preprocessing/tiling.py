@@ -57,7 +57,13 @@ class Tiling:
         return 0 if self.core is None else (self.box - self.core) // 2
 
     def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "box": self.box, "stride": self.stride, "core": self.core, "end_aligned": self.end_aligned}
+        return {
+            "name": self.name,
+            "box": self.box,
+            "stride": self.stride,
+            "core": self.core,
+            "end_aligned": self.end_aligned,
+        }
 
 
 PRESETS = {
@@ -108,8 +114,8 @@ def extract_box(data: np.ndarray, origin: Iterable[int], box: int, *, fill: floa
     hi = np.minimum(origin + box, data.shape)
     if np.any(hi <= lo):
         return out
-    src = tuple(slice(a, b) for a, b in zip(lo, hi))
-    dst = tuple(slice(a - o, b - o) for a, b, o in zip(lo, hi, origin))
+    src = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    dst = tuple(slice(a - o, b - o) for a, b, o in zip(lo, hi, origin, strict=True))
     out[dst] = data[src]
     return out
 
@@ -129,14 +135,14 @@ def stitch(
     count = np.zeros(shape, dtype=np.uint16)
     m = tiling.margin
     kept = tiling.core if tiling.core is not None else tiling.box
-    for box, origin in zip(boxes, origins):
+    for box, origin in zip(boxes, origins, strict=True):
         start = np.asarray(origin) + m
         lo = np.maximum(start, 0)
         hi = np.minimum(start + kept, shape)
         if np.any(hi <= lo):
             continue
-        dst = tuple(slice(a, b) for a, b in zip(lo, hi))
-        src = tuple(slice(a - o, b - o) for a, b, o in zip(lo, hi, np.asarray(origin)))
+        dst = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+        src = tuple(slice(a - o, b - o) for a, b, o in zip(lo, hi, np.asarray(origin), strict=True))
         total[dst] += box[src]
         count[dst] += 1
     if np.any(count == 0):

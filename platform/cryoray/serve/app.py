@@ -9,7 +9,7 @@ Endpoints (all errors are JSON ``{"error": "..."}``: 400 malformed input or an u
 * ``POST /enhance?model=NAME[&head=HEAD]``: MRC bytes in, MRC bytes out on the input's grid.
 * ``POST /segment?model=NAME[&heads=A,B]``: MRC bytes in, a ZIP of probability maps (MRC) out.
 * ``POST /build?model=NAME``: JSON map + FASTA in, mmCIF (Cα model) out; threading runs on the
-  :class:`~cryoray.build.AlignmentPool` (CPU actors shared by the ingress replicas).
+  :class:`~cryoray.modelbuild.AlignmentPool` (CPU actors shared by the ingress replicas).
 
 ``build_app(args)`` is the application builder that ``serve run`` / ``serve deploy`` name
 (``import_path: cryoray.serve.app:build_app``); nothing is read or loaded at import.
@@ -28,9 +28,9 @@ from fastapi.responses import JSONResponse, Response
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from cryoray.build.errors import StatesFormatError
 from cryoray.config import load_config_with_sets, validate_config
 from cryoray.errors import ConfigError, InputError
+from cryoray.modelbuild.errors import StatesFormatError
 from cryoray.serve import handlers
 from cryoray.serve.config import ServeConfig, check_models
 from cryoray.serve.limits import read_body, status_for
@@ -70,7 +70,7 @@ class Gateway:
 
     def _alignment_pool(self) -> object:
         if self._pool is None:
-            from cryoray.build import AlignmentPool
+            from cryoray.modelbuild import AlignmentPool
 
             d = self.config.deployments
             self._pool = AlignmentPool(

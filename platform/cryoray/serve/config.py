@@ -11,7 +11,7 @@ Example (``cluster/serve_config.yaml`` names such a file)::
     limits: {max_request_bytes: 67108864, max_map_voxels: 16777216, max_map_dimension: 512, max_sequence_length: 5000}
     batching: {max_batch_size: 16, batch_wait_timeout_s: 0.02, boxes_per_call: 4}
     infer: {device: auto, blend: gaussian}   # cryoray.infer.InferConfig
-    build: {candidates: {threshold: 0.4}}    # cryoray.build.BuildConfig
+    build: {candidates: {threshold: 0.4}}    # cryoray.modelbuild.BuildConfig
     deployments: {ingress_replicas: 1, model_replicas: 1, model_num_cpus: 1, model_num_gpus: 0, alignment_actors: 1}
 """
 
@@ -21,11 +21,11 @@ import re
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
-from cryoray.build.config import BuildConfig
 from cryoray.config import Section
 from cryoray.errors import ConfigError, InputError
 from cryoray.infer.config import InferConfig
 from cryoray.infer.reference import resolve_reference
+from cryoray.modelbuild.config import BuildConfig
 
 __all__ = ["BatchingConfig", "DeploymentsConfig", "LimitsConfig", "ServeConfig", "check_models"]
 

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cryoray.build import AlignmentJob, HmmStates, cluster_candidates, model_structure
 from cryoray.errors import InputError
 from cryoray.infer.building import build_channels
 from cryoray.infer.inputs import prepare_input
 from cryoray.infer.stitching import CandidateSink, DenseSink, Stitcher, TilePlan, blend_weights
 from cryoray.infer.whole_map import InferenceStats, MapPrediction, OutputChannel, output_channels, tiling_for
+from cryoray.modelbuild import AlignmentJob, HmmStates, cluster_candidates, model_structure
 from cryoray.preprocessing.config import PrepareConfig
 from cryoray.serve.config import ServeConfig
 from cryoray.serve.model import ModelInfo

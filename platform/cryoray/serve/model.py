@@ -109,7 +109,7 @@ class ModelServer:
         self.calls_per_batch[len(items)] += 1
         results = []
         start = 0
-        for (_, heads), n in zip(items, sizes):
+        for (_, heads), n in zip(items, sizes, strict=True):
             results.append({head: outputs[head][start : start + n] for head in heads})
             start += n
         return results

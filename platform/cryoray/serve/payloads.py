@@ -23,11 +23,11 @@ import tempfile
 import zipfile
 from collections.abc import Iterable
 
-from cryoray.build import chains_from_records
 from cryoray.errors import InputError
 from cryoray.io import read_map, read_map_header, write_map
 from cryoray.io.density_map import DensityMap
 from cryoray.io.sequences import parse_fasta
+from cryoray.modelbuild import chains_from_records
 from cryoray.serve.config import LimitsConfig
 from cryoray.serve.limits import LimitError, check_chains, check_frame
 

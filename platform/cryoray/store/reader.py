@@ -128,7 +128,7 @@ class SubgridStore:
         async def gather() -> list:
             return await asyncio.gather(*(a.getitem(slice(start, stop)) for a in arrays))
 
-        return dict(zip(names, sync(gather())))
+        return dict(zip(names, sync(gather()), strict=True))
 
 
 def _bytes_on_disk(url: str) -> int:
@@ -159,5 +159,8 @@ def store_info(url: str | os.PathLike) -> dict[str, object]:
         "quarantine": store.attrs["quarantine"],
         "splits": None
         if store.attrs["splits"] is None
-        else {s: sorted(k for k, v in store.attrs["splits"]["assignment"].items() if v == s) for s in ("train", "val", "test")},
+        else {
+            s: sorted(k for k, v in store.attrs["splits"]["assignment"].items() if v == s)
+            for s in ("train", "val", "test")
+        },
     }

@@ -59,7 +59,9 @@ def _validate(instance: object, definition: str, source: object) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "<top>"
-        raise StoreSchemaError(source, f"{definition} metadata breaks schema v{SCHEMA_VERSION} at {where}: {error.message}")
+        raise StoreSchemaError(
+            source, f"{definition} metadata breaks schema v{SCHEMA_VERSION} at {where}: {error.message}"
+        )
 
 
 def validate_root(attrs: dict, *, source: object) -> None:

@@ -71,7 +71,9 @@ def _codec() -> BloscCodec:
     return BloscCodec(cname="lz4hc", clevel=5, shuffle="shuffle")
 
 
-def write_entry(url: str, layout: StoreLayout, entry_id: str, metadata: Mapping[str, object], entry: EntryGrids) -> None:
+def write_entry(
+    url: str, layout: StoreLayout, entry_id: str, metadata: Mapping[str, object], entry: EntryGrids
+) -> None:
     """Write (or rewrite) an entry's group, cutting boxes one chunk at a time.
 
     Touches only ``entries/<entry_id>``, so parallel tasks can call it for different entries
@@ -117,7 +119,6 @@ def write_entry(url: str, layout: StoreLayout, entry_id: str, metadata: Mapping[
     group.attrs.put(dict(metadata))
 
 
-
 class StoreWriter:
     """Create or reopen a store for ingest.
 
@@ -138,7 +139,9 @@ class StoreWriter:
         if "cryoray_store" in attrs:
             validate_root(attrs, source=self.url)
             if attrs["cryoray_store"] != wanted:
-                raise StoreSchemaError(self.url, "existing store was made with other settings (tiling, labels, dtype...)")
+                raise StoreSchemaError(
+                    self.url, "existing store was made with other settings (tiling, labels, dtype...)"
+                )
         else:
             if len(list(self.root.keys())):
                 raise SourceError(self.url, "exists and is not a cryoray store")

@@ -39,7 +39,7 @@ class Schedule:
     def _apply(self, step: int) -> None:
         c = self.config
         warm = min(1.0, (step + 1) / c.warmup_steps) if c.warmup_steps else 1.0
-        for group, base in zip(self.optimizer.param_groups, self.base_lr):
+        for group, base in zip(self.optimizer.param_groups, self.base_lr, strict=True):
             if c.scheduler == "cosine":
                 t = min(1.0, max(0, step - c.warmup_steps) / max(1, self.total_steps - c.warmup_steps))
                 lr = c.min_lr + (base - c.min_lr) * 0.5 * (1 + math.cos(math.pi * t))

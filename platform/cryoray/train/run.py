@@ -87,13 +87,15 @@ def plan_training(config: TrainConfig, *, source: object) -> TrainPlan:
     if side != config.model.img_size:
         raise ConfigError(
             source,
-            f"model.img_size is {config.model.img_size} but the data gives {side}³ sub-grids (store boxes {box}³, data.augment.crop {config.data.augment.crop})",
+            f"model.img_size is {config.model.img_size} but the data gives {side}³ sub-grids (store boxes "
+            f"{box}³, data.augment.crop {config.data.augment.crop})",
         )
     for head, target in config.targets.items():
         if target.label not in kinds:
             raise ConfigError(
                 source,
-                f"targets.{head}.label: the store {store.url} has no '{target.label}' labels (it has {', '.join(kinds)})",
+                f"targets.{head}.label: the store {store.url} has no '{target.label}' labels (it has "
+                f"{', '.join(kinds)})",
             )
         task = "classification" if is_classification(target.label) else "regression"
         if target.loss.task != task:
@@ -121,7 +123,8 @@ def plan_training(config: TrainConfig, *, source: object) -> TrainPlan:
     if steps == 0:
         raise ConfigError(
             source,
-            f"batch_size: {n_train} training sub-grids are fewer than one step ({config.batch_size} × {config.workers.num_workers} workers)",
+            f"batch_size: {n_train} training sub-grids are fewer than one step ({config.batch_size} × "
+            f"{config.workers.num_workers} workers)",
         )
     if config.schedule.max_steps_per_epoch:
         steps = min(steps, config.schedule.max_steps_per_epoch)
@@ -155,14 +158,16 @@ def check_cluster(config: TrainConfig, source: object, *, runs: int = 1, per_run
     if need > have + 1e-9:
         raise ConfigError(
             source,
-            f"workers: {runs} × ({w.num_workers} workers × {w.cpus_per_worker} CPU + {per_run_cpus:g}) + {w.data_cpus} CPU "
+            f"workers: {runs} × ({w.num_workers} workers × {w.cpus_per_worker} CPU + {per_run_cpus:g}) + "
+            f"{w.data_cpus} CPU "
             f"for data reads = {need:g} CPUs, the cluster has {have:g} (lower workers.cpus_per_worker: workers that "
             "take every CPU starve the reads)",
         )
     if w.use_gpu and ray.cluster_resources().get("GPU", 0.0) < runs * w.num_workers:
         raise ConfigError(
             source,
-            f"workers: {runs * w.num_workers} GPU workers asked for, the cluster has {ray.cluster_resources().get('GPU', 0):g} GPUs",
+            f"workers: {runs * w.num_workers} GPU workers asked for, the cluster has "
+            f"{ray.cluster_resources().get('GPU', 0):g} GPUs",
         )
 
 

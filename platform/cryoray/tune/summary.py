@@ -38,7 +38,7 @@ def save_sweep_plot(
 ) -> None:
     """One panel per searched setting: each trial's metric against its value (categories as labels)."""
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.4), squeeze=False)
-    for ax, key in zip(axes[0], keys):
+    for ax, key in zip(axes[0], keys, strict=False):
         points = [(r[key], r[metric]) for r in rows if r.get(metric) is not None]
         numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x, _ in points)
         if numeric:

@@ -8,6 +8,7 @@ checkpoint (weights + config) is logged to its run and registered in MLflow's mo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -244,10 +245,8 @@ def _register_best(sweep: SweepConfig, best: dict, parent: Tracker) -> tuple[str
     parent.client.set_tag(parent.run_id, "cryoray.best_trial", best["trial"])
     if not sweep.register_as:
         return str(checkpoint), None
-    try:
+    with contextlib.suppress(MlflowException):  # already registered by an earlier sweep: add a version
         client.create_registered_model(sweep.register_as)
-    except MlflowException:  # already registered by an earlier sweep: add a version
-        pass
     source = f"{client.get_run(run_id).info.artifact_uri}/model"
     version = client.create_model_version(
         sweep.register_as,

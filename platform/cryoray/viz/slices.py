@@ -36,7 +36,7 @@ def save_slices(
     if z is None:
         z = first.origin[2] + (first.shape[0] - 1) * first.voxel_size[2] / 2
     fig, axes = plt.subplots(1, len(maps), figsize=(4 * len(maps), 4.2), squeeze=False)
-    for ax, (title, density) in zip(axes[0], maps):
+    for ax, (title, density) in zip(axes[0], maps, strict=False):
         f = density.frame
         k = int(np.clip(round((z - f.origin[2]) / f.voxel_size[2]), 0, f.shape[0] - 1))
         # Pixels span voxel edges: centres lie at origin + i * voxel_size, as in the map's frame.

@@ -20,8 +20,8 @@ def save_curves(path: str | os.PathLike, curves: Mapping[str, Sequence[tuple[int
     if not names:
         raise ValueError("no curve has any points")
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.4), squeeze=False)
-    for ax, name in zip(axes[0], names):
-        steps, values = zip(*sorted(curves[name]))
+    for ax, name in zip(axes[0], names, strict=False):
+        steps, values = zip(*sorted(curves[name]), strict=True)
         ax.plot(steps, values, marker="." if len(steps) < 50 else None)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("step")
@@ -36,7 +36,7 @@ def save_curves(path: str | os.PathLike, curves: Mapping[str, Sequence[tuple[int
 def save_sample(path: str | os.PathLike, panels: Mapping[str, np.ndarray], *, title: str = "") -> None:
     """The middle z-section of each ``(D, H, W)`` volume side by side (voxel axes, y up)."""
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.5), squeeze=False)
-    for ax, (name, volume) in zip(axes[0], panels.items()):
+    for ax, (name, volume) in zip(axes[0], panels.items(), strict=False):
         section = np.asarray(volume)[volume.shape[0] // 2]
         ax.imshow(section, origin="lower", cmap="gray", interpolation="nearest")
         ax.set_title(name, fontsize=9)

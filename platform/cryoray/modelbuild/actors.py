@@ -16,9 +16,9 @@ from typing import Self
 
 import ray
 
-from cryoray.build.config import ThreadingConfig
-from cryoray.build.states import HmmStates
-from cryoray.build.threading import ThreadingResult, thread_chains
+from cryoray.modelbuild.config import ThreadingConfig
+from cryoray.modelbuild.states import HmmStates
+from cryoray.modelbuild.threading import ThreadingResult, thread_chains
 from cryoray.runtime import ensure_ray
 
 __all__ = ["AlignmentJob", "AlignmentPool"]

@@ -1,7 +1,7 @@
 """Threading chain sequences through the Cα states: one state per residue, no state used twice.
 
 **Objective.** The log-probability of the chains' state paths under the HMM of
-:mod:`cryoray.build.hmm` (start, emissions, transitions: the Viterbi objective), summed over
+:mod:`cryoray.modelbuild.hmm` (start, emissions, transitions: the Viterbi objective), summed over
 chains, over assignments that use every state at most once in all chains. Chains are threaded
 one after another in the order given (FASTA order). Every residue is placed while free states
 remain: a chain with more residues than free states gets its first residues placed (as many as
@@ -60,10 +60,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
-from cryoray.build.config import ThreadingConfig
-from cryoray.build.errors import ChainAssignmentError
-from cryoray.build.hmm import HmmModel, build_hmm, encode_sequence
-from cryoray.build.kernels import (
+from cryoray.modelbuild.config import ThreadingConfig
+from cryoray.modelbuild.errors import ChainAssignmentError
+from cryoray.modelbuild.hmm import HmmModel, build_hmm, encode_sequence
+from cryoray.modelbuild.kernels import (
     beam_search,
     completion_bounds,
     decode_no_return,
@@ -71,7 +71,7 @@ from cryoray.build.kernels import (
     lookup_rows,
     restrict_graph,
 )
-from cryoray.build.states import HmmStates
+from cryoray.modelbuild.states import HmmStates
 
 __all__ = ["ChainThreading", "ThreadingResult", "thread_chains", "thread_model"]
 
@@ -411,7 +411,7 @@ class _ChainSearch:
         t_len = len(path)
         wins = [
             self._window(a, b, loc, int(path[a - 1]) if a > 0 else -1, int(path[b + 1]) if b + 1 < t_len else -1)
-            for (a, b), loc in zip(segments, locals_)
+            for (a, b), loc in zip(segments, locals_, strict=True)
         ]
         union = np.unique(np.concatenate(locals_))
         index = [np.searchsorted(union, w["states"]) for w in wins]
@@ -421,13 +421,15 @@ class _ChainSearch:
         flat = np.concatenate(current)
         pos = np.searchsorted(union, flat).clip(0, len(union) - 1)
         if len(np.unique(flat)) == len(flat) and np.all(union[pos] == flat):
-            best_primal = sum(self._piece_score(w["a"], p, w["prev"], w["next"]) for w, p in zip(wins, current))
+            best_primal = sum(
+                self._piece_score(w["a"], p, w["prev"], w["next"]) for w, p in zip(wins, current, strict=True)
+            )
             best = current
         theta, stale, since = 1.0, 0, 0
         iterations = 0
-        for iterations in range(1, self.config.max_iterations + 1):
+        for iterations in range(1, self.config.max_iterations + 1):  # noqa: B007 (the count is logged below)
             pieces, value = [], 0.0
-            for w, idx in zip(wins, index):
+            for w, idx in zip(wins, index, strict=True):
                 piece, v = self._decode(w, mult[idx])
                 pieces.append(piece)
                 value += v
@@ -447,7 +449,9 @@ class _ChainSearch:
                 primal = (
                     -math.inf
                     if pieces is None
-                    else sum(self._piece_score(w["a"], p, w["prev"], w["next"]) for w, p in zip(wins, pieces))
+                    else sum(
+                        self._piece_score(w["a"], p, w["prev"], w["next"]) for w, p in zip(wins, pieces, strict=True)
+                    )
                 )
             if primal > best_primal + 1e-9:
                 best_primal, best, since = primal, pieces, 0
@@ -470,7 +474,7 @@ class _ChainSearch:
             iterations,
             best_dual - best_primal,
         )
-        for w, piece in zip(wins, best or []):  # no valid pieces found: the caller's repair handles it
+        for w, piece in zip(wins, best or [], strict=False):  # no valid pieces found: the caller's repair handles it
             path[w["a"] : w["a"] + len(piece)] = piece
 
     def _group_survivors(
@@ -479,7 +483,7 @@ class _ChainSearch:
         """A valid assignment of a group: survivor search window by window, each banning the states taken before."""
         taken = np.zeros(len(union), dtype=bool)
         pieces = []
-        for w, idx in zip(wins, index):
+        for w, idx in zip(wins, index, strict=True):
             penalty = mult[idx].copy()
             penalty[taken[idx]] = np.inf
             piece = self._survivors(w, penalty, len(w["codes"]))
@@ -514,7 +518,7 @@ class _ChainSearch:
         flat = np.concatenate(pieces)
         piece_of = np.concatenate([np.full(len(p), n) for n, p in enumerate(pieces)])
         step_of = np.concatenate([np.arange(len(p)) for p in pieces])
-        where = list(zip(piece_of.tolist(), step_of.tolist()))
+        where = list(zip(piece_of.tolist(), step_of.tolist(), strict=True))
         holes = []
         for s in np.unique(flat[np.bincount(flat, minlength=m.n_states)[flat] > 1]):
             occ = np.flatnonzero(flat == s)
@@ -689,7 +693,7 @@ def thread_chains(
     """Build the HMM of ``states`` and thread ``(chain_id, sequence)`` pairs through it, in order.
 
     Sequences are cleaned one-letter strings (``cryoray.io.sequences``); chain ids must be
-    distinct (:func:`cryoray.build.chains.chains_from_records` makes such pairs from FASTA).
+    distinct (:func:`cryoray.modelbuild.chains.chains_from_records` makes such pairs from FASTA).
     """
     ids = [chain_id for chain_id, _ in chains]
     if len(set(ids)) != len(ids):

@@ -13,8 +13,8 @@ import os
 import string
 from collections.abc import Iterator, Sequence
 
-from cryoray.build.errors import ChainAssignmentError
 from cryoray.io.sequences import ChainSequence, read_fasta
+from cryoray.modelbuild.errors import ChainAssignmentError
 
 __all__ = ["chains_from_records", "read_chains"]
 

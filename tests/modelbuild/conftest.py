@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cryoray.build import thread_chains
-from tests.build.synthetic import make_case, model_chains
+from cryoray.modelbuild import thread_chains
 from tests.conftest import real
+from tests.modelbuild.synthetic import make_case, model_chains
 
 HAEMOGLOBIN = "EMD-3488_5ME2_haemoglobin/5me2.pdb"
 
@@ -21,4 +21,4 @@ def haemoglobin_case():
 @pytest.fixture(scope="session")
 def haemoglobin_result(haemoglobin_case):
     case = haemoglobin_case
-    return thread_chains(case.states, list(zip(case.chain_ids, case.sequences)))
+    return thread_chains(case.states, list(zip(case.chain_ids, case.sequences, strict=True)))

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cryoray.build.states import HmmStates
 from cryoray.io.models import read_model
 from cryoray.io.sequences import AMINO_ACIDS, one_letter
+from cryoray.modelbuild.states import HmmStates
 
 __all__ = ["SyntheticCase", "make_case", "model_chains", "random_walk_chain", "tile"]
 
@@ -48,7 +48,7 @@ def tile(ids: list[str], seqs: list[str], xyzs: list[np.ndarray], copies: int, o
     """``copies`` copies of a complex, each shifted by ``offset`` Å along x; chain ids get a digit suffix."""
     out_ids, out_seqs, out_xyz = [], [], []
     for c in range(copies):
-        for cid, seq, xyz in zip(ids, seqs, xyzs):
+        for cid, seq, xyz in zip(ids, seqs, xyzs, strict=True):
             out_ids.append(cid if c == 0 else f"{cid}{c}")
             out_seqs.append(seq)
             out_xyz.append(xyz + np.array([c * offset, 0.0, 0.0]))

@@ -7,14 +7,14 @@ import itertools
 import numpy as np
 import pytest
 
-from cryoray.build import ChainAssignmentError, HmmStates, ThreadingConfig, build_hmm, thread_chains
-from cryoray.build.hmm import encode_sequence
-from cryoray.build.kernels import beam_search, completion_bounds, decode_no_return, restrict_graph
 from cryoray.io.sequences import AMINO_ACIDS
-from tests.build.conftest import HAEMOGLOBIN
-from tests.build.dense_reference import dense_model, restart_threading
-from tests.build.synthetic import make_case, model_chains, random_walk_chain
+from cryoray.modelbuild import ChainAssignmentError, HmmStates, ThreadingConfig, build_hmm, thread_chains
+from cryoray.modelbuild.hmm import encode_sequence
+from cryoray.modelbuild.kernels import beam_search, completion_bounds, decode_no_return, restrict_graph
 from tests.conftest import real
+from tests.modelbuild.conftest import HAEMOGLOBIN
+from tests.modelbuild.dense_reference import dense_model, restart_threading
+from tests.modelbuild.synthetic import make_case, model_chains, random_walk_chain
 
 
 def _graph(model, states):
@@ -106,7 +106,9 @@ def test_realistic_complex_is_valid_accurate_and_beats_the_published_search(
         assert chain.upper_bound >= chain.log_score - 1e-6
     log_trans, log_emit = dense_model(case.states.xyz, case.states.aa_probs)
     published = restart_threading(log_trans, log_emit, [encode_sequence(s) for s in case.sequences])
-    published_score = sum(model.path_log_score(encode_sequence(s), p) for s, p in zip(case.sequences, published))
+    published_score = sum(
+        model.path_log_score(encode_sequence(s), p) for s, p in zip(case.sequences, published, strict=True)
+    )
     assert result.log_score >= published_score
 
 
@@ -116,11 +118,11 @@ def test_a_noisy_complex_scores_at_least_as_well_as_its_true_path() -> None:
     misleads the chains; the search still finds a valid assignment scoring above the truth."""
     ids, seqs, xyzs = model_chains(str(real(HAEMOGLOBIN)))
     case = make_case(ids, seqs, xyzs, noise=0.5, decoy_fraction=0.3, seed=3)
-    result = thread_chains(case.states, list(zip(ids, seqs)))
+    result = thread_chains(case.states, list(zip(ids, seqs, strict=True)))
     used = result.used_states()
     assert len(used) == len(np.unique(used)) == result.residues
     model = build_hmm(case.states.xyz, case.states.aa_probs)
-    truth = sum(model.path_log_score(encode_sequence(s), t) for s, t in zip(seqs, case.true_state))
+    truth = sum(model.path_log_score(encode_sequence(s), t) for s, t in zip(seqs, case.true_state, strict=True))
     assert truth <= result.log_score <= result.upper_bound + 1e-6
     assert _on_true_ca(case, result) >= 0.5
 
@@ -176,7 +178,7 @@ def test_unknown_residues_are_placed_and_unnormalised_rows_noted() -> None:
 
 def test_reserve_zero_is_strictly_one_chain_after_another(haemoglobin_case) -> None:
     case = haemoglobin_case
-    chains = list(zip(case.chain_ids, case.sequences))
+    chains = list(zip(case.chain_ids, case.sequences, strict=True))
     result = thread_chains(case.states, chains, ThreadingConfig(reserve=0.0, corridor=0.0))
     used = result.used_states()
     assert len(used) == len(np.unique(used)) == 566

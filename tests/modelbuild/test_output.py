@@ -8,10 +8,10 @@ import gemmi
 import numpy as np
 import pytest
 
-from cryoray.build import ModelOutputError, write_model
-from cryoray.build.output import residue_confidence
 from cryoray.errors import SourceError
 from cryoray.io.models import read_model
+from cryoray.modelbuild import ModelOutputError, write_model
+from cryoray.modelbuild.output import residue_confidence
 
 
 @pytest.mark.parametrize("name", ["model.cif", "model.pdb", "model.cif.gz"])

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import ray
 
-from cryoray.build import AlignmentJob, AlignmentPool, ThreadingConfig, thread_chains
+from cryoray.modelbuild import AlignmentJob, AlignmentPool, ThreadingConfig, thread_chains
 
 
 def test_pool_runs_jobs_on_cpu_actors_in_order(ray_local, haemoglobin_case) -> None:
     case = haemoglobin_case
-    chains = list(zip(case.chain_ids, case.sequences))
+    chains = list(zip(case.chain_ids, case.sequences, strict=True))
     jobs = [
         AlignmentJob(case.states, chains, name="whole"),
         AlignmentJob(case.states, chains[1:2], ThreadingConfig(std_lambda=12.0), name="one chain"),

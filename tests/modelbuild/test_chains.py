@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cryoray.build import ChainAssignmentError, chains_from_records, read_chains
 from cryoray.io.sequences import parse_fasta
+from cryoray.modelbuild import ChainAssignmentError, chains_from_records, read_chains
 from tests.conftest import real
 
 

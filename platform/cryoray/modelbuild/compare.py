@@ -61,7 +61,7 @@ def match_ca(pred_xyz: np.ndarray, true_xyz: np.ndarray, cutoff: float = 3.0) ->
     used_p = np.zeros(len(pred_xyz), dtype=bool)
     used_t = np.zeros(len(true_xyz), dtype=bool)
     out_p, out_t = [], []
-    for i, j in zip(pairs["i"][order], pairs["j"][order]):
+    for i, j in zip(pairs["i"][order], pairs["j"][order], strict=True):
         if not used_p[i] and not used_t[j]:
             used_p[i] = used_t[j] = True
             out_p.append(i)
@@ -101,7 +101,7 @@ def compare_models(pred: AtomicModel, true: AtomicModel, *, cutoff: float = 3.0)
     recall = n / len(true_xyz)
     precision = n / len(pred_xyz)
     f1 = 2 * recall * precision / (recall + precision) if n else 0.0
-    same = [pred_seq[a] == true_seq[b] and pred_seq[a] != "X" for a, b in zip(ip, it)]
+    same = [pred_seq[a] == true_seq[b] and pred_seq[a] != "X" for a, b in zip(ip, it, strict=True)]
     tm_per_chain = {}
     for chain in dict.fromkeys(true_chain.tolist()):
         t_sel = np.flatnonzero(true_chain == chain)

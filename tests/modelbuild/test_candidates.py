@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryoray.build import (
+from cryoray.io import DensityMap, GridFrame
+from cryoray.modelbuild import (
     CandidateConfig,
     HmmStates,
     StatesFormatError,
@@ -13,7 +14,6 @@ from cryoray.build import (
     cluster_candidates,
     states_from_maps,
 )
-from cryoray.io import DensityMap, GridFrame
 
 
 def _blob_maps(centres_ijk: np.ndarray, frame: GridFrame) -> tuple[DensityMap, np.ndarray]:
@@ -70,7 +70,7 @@ def test_leader_clustering_matches_the_published_loop() -> None:
 def test_bad_probability_maps() -> None:
     frame = GridFrame((6, 6, 6), voxel_size=(1.0, 1.0, 1.0))
     ca = DensityMap(np.zeros((6, 6, 6), np.float32), frame)
-    with pytest.raises(StatesFormatError, match="no voxel has a Cα probability above 0.4"):
+    with pytest.raises(StatesFormatError, match=r"no voxel has a Cα probability above 0\.4"):
         candidates_from_maps(ca, np.zeros((20, 6, 6, 6)))
     with pytest.raises(StatesFormatError, match="expected shape \\(20, 6, 6, 6\\)"):
         candidates_from_maps(ca, np.zeros((21, 6, 6, 6)))

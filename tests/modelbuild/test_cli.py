@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cryoray.build import write_states
 from cryoray.cli.main import main
+from cryoray.modelbuild import write_states
 from tests.conftest import real
 
 CRYORAY = str(Path(sys.executable).with_name("cryoray"))
@@ -24,7 +24,9 @@ def inputs(tmp_path, haemoglobin_case) -> tuple[Path, Path]:
     write_states(tmp_path / "states.npz", case.states)
     fasta = tmp_path / "seq.fasta"
     fasta.write_text(
-        "".join(f">{c}\n{s}\n" for c, s in zip(case.chain_ids, case.sequences)).replace(">A\n", ">1ABC_1|Chains A|x\n")
+        "".join(f">{c}\n{s}\n" for c, s in zip(case.chain_ids, case.sequences, strict=True)).replace(
+            ">A\n", ">1ABC_1|Chains A|x\n"
+        )
     )
     return tmp_path / "states.npz", fasta
 

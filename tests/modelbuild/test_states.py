@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryoray.build import HmmStates, StatesFormatError, read_states, write_states
 from cryoray.errors import InputError, SourceError
+from cryoray.modelbuild import HmmStates, StatesFormatError, read_states, write_states
 
 
 def _arrays(n: int = 5) -> dict[str, np.ndarray]:
@@ -62,10 +62,10 @@ def test_missing_arrays_and_other_files(tmp_path) -> None:
     with pytest.raises(StatesFormatError, match="missing arrays \\['ca_prob'\\]"):
         read_states(tmp_path / "two.npz")
     np.save(tmp_path / "one.npy", np.zeros(3))
-    with pytest.raises(StatesFormatError, match="single .npy array"):
+    with pytest.raises(StatesFormatError, match=r"single \.npy array"):
         read_states(tmp_path / "one.npy")
     (tmp_path / "text.npz").write_text("not a zip")
-    with pytest.raises(StatesFormatError, match="not a readable .npz"):
+    with pytest.raises(StatesFormatError, match=r"not a readable \.npz"):
         read_states(tmp_path / "text.npz")
     with pytest.raises(SourceError):
         read_states(tmp_path / "absent.npz")

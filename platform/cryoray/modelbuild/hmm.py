@@ -13,7 +13,7 @@ Sparse form: beyond ``neighbour_radius(σ)`` the Gaussian is below 1e-37, so ``N
 to exactly ``1e-20`` in float64 and every such entry of row ``i`` equals ``far_i = 1e-20 / Z_i``.
 Each row is therefore stored as its few near entries (a KD-tree query) plus the one constant
 ``far_i``; ``Z_i`` adds the far entries in closed form (``(K - 1 - n_i) × 1e-20``). Scores of any
-path equal the dense matrices' (see ``tests/build/test_hmm.py``).
+path equal the dense matrices' (see ``tests/modelbuild/test_hmm.py``).
 
 Two choices the published code leaves open, fixed here: the model is built once over all ``K``
 states, and states used by earlier chains are forbidden (probability 0) rather than removed and

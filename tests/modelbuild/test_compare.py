@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryoray.build import compare_models, match_ca, write_model
 from cryoray.io.models import read_model
+from cryoray.modelbuild import compare_models, match_ca, write_model
 from tests.conftest import real
 
 TRUE = "EMD-3488_5ME2_haemoglobin/5me2.pdb"
@@ -34,4 +34,4 @@ def test_matching_is_one_to_one_and_closest_first() -> None:
     pred = np.array([[0.0, 0, 0], [0.5, 0, 0], [10.0, 0, 0]])
     true = np.array([[0.4, 0, 0], [2.0, 0, 0]])
     ip, it = match_ca(pred, true, cutoff=3.0)
-    assert sorted(zip(ip.tolist(), it.tolist())) == [(0, 1), (1, 0)]
+    assert sorted(zip(ip.tolist(), it.tolist(), strict=True)) == [(0, 1), (1, 0)]

@@ -10,16 +10,16 @@ Typical use::
 
 from __future__ import annotations
 
-from cryoray.build.actors import AlignmentJob, AlignmentPool
-from cryoray.build.candidates import candidates_from_maps, cluster_candidates, states_from_maps
-from cryoray.build.chains import chains_from_records, read_chains
-from cryoray.build.compare import ModelComparison, compare_models, match_ca
-from cryoray.build.config import BuildConfig, CandidateConfig, ThreadingConfig
-from cryoray.build.errors import ChainAssignmentError, ModelOutputError, StatesFormatError
-from cryoray.build.hmm import HmmModel, build_hmm
-from cryoray.build.output import model_structure, write_model
-from cryoray.build.states import HmmStates, read_states, write_states
-from cryoray.build.threading import ChainThreading, ThreadingResult, thread_chains, thread_model
+from cryoray.modelbuild.actors import AlignmentJob, AlignmentPool
+from cryoray.modelbuild.candidates import candidates_from_maps, cluster_candidates, states_from_maps
+from cryoray.modelbuild.chains import chains_from_records, read_chains
+from cryoray.modelbuild.compare import ModelComparison, compare_models, match_ca
+from cryoray.modelbuild.config import BuildConfig, CandidateConfig, ThreadingConfig
+from cryoray.modelbuild.errors import ChainAssignmentError, ModelOutputError, StatesFormatError
+from cryoray.modelbuild.hmm import HmmModel, build_hmm
+from cryoray.modelbuild.output import model_structure, write_model
+from cryoray.modelbuild.states import HmmStates, read_states, write_states
+from cryoray.modelbuild.threading import ChainThreading, ThreadingResult, thread_chains, thread_model
 
 __all__ = [
     "AlignmentJob",

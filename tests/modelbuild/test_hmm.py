@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from cryoray.build.hmm import MU, PSEUDO, SIGMA_PER_LAMBDA, X_CODE, build_hmm, encode_sequence, neighbour_radius
-from tests.build.dense_reference import dense_model, dense_path_score
+from cryoray.modelbuild.hmm import MU, PSEUDO, SIGMA_PER_LAMBDA, X_CODE, build_hmm, encode_sequence, neighbour_radius
+from tests.modelbuild.dense_reference import dense_model, dense_path_score
 
 
 def _states(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:

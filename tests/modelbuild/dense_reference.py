@@ -17,7 +17,7 @@ import numba
 import numpy as np
 import scipy.stats
 
-from cryoray.build.hmm import BACKGROUND, MU, PSEUDO, SIGMA_PER_LAMBDA
+from cryoray.modelbuild.hmm import BACKGROUND, MU, PSEUDO, SIGMA_PER_LAMBDA
 
 __all__ = ["dense_model", "dense_path_score", "restart_threading"]
 

@@ -23,18 +23,18 @@ import os
 import gemmi
 import numpy as np
 
-from cryoray.build.errors import ModelOutputError
-from cryoray.build.threading import ThreadingResult
 from cryoray.io.mrc import check_output
 from cryoray.io.sequences import AMINO_ACIDS
 from cryoray.io.sources import write_bytes
+from cryoray.modelbuild.errors import ModelOutputError
+from cryoray.modelbuild.threading import ThreadingResult
 
 __all__ = ["model_structure", "residue_confidence", "write_model"]
 
 _THREE = {letter: gemmi.find_tabulated_residue(name).name for letter, name in zip(AMINO_ACIDS, (
     "ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE",
     "LEU", "LYS", "MET", "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL",
-))} | {"X": "UNK"}  # fmt: skip
+), strict=True)} | {"X": "UNK"}  # fmt: skip
 
 
 def residue_confidence(result: ThreadingResult, chain_index: int) -> tuple[np.ndarray, np.ndarray]:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cryoray.build.errors import StatesFormatError
 from cryoray.io.sources import read_bytes
+from cryoray.modelbuild.errors import StatesFormatError
 
 __all__ = ["MAX_STATES_BYTES", "HmmStates", "read_states", "write_states"]
 
@@ -72,7 +72,9 @@ class HmmStates:
                 arr = np.array(value, dtype=np.float64)
             except (TypeError, ValueError) as exc:
                 raise StatesFormatError(source, f"{name}: not a numeric array ({exc})") from exc
-            if arr.ndim != len(shape) or any(want is not None and got != want for got, want in zip(arr.shape, shape)):
+            if arr.ndim != len(shape) or any(
+                want is not None and got != want for got, want in zip(arr.shape, shape, strict=True)
+            ):
                 want = "(K, " + ", ".join(str(s) for s in shape[1:]) + ")" if len(shape) > 1 else "(K,)"
                 raise StatesFormatError(source, f"{name}: expected shape {want}, got {arr.shape}")
             bad = ~np.isfinite(arr)

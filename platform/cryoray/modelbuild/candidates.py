@@ -15,10 +15,10 @@ import numba
 import numpy as np
 from scipy.spatial import cKDTree
 
-from cryoray.build.config import CandidateConfig
-from cryoray.build.errors import StatesFormatError
-from cryoray.build.states import HmmStates
 from cryoray.io.density_map import DensityMap
+from cryoray.modelbuild.config import CandidateConfig
+from cryoray.modelbuild.errors import StatesFormatError
+from cryoray.modelbuild.states import HmmStates
 
 __all__ = ["candidates_from_maps", "cluster_candidates", "states_from_maps"]
 

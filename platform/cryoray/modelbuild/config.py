@@ -23,7 +23,7 @@ class CandidateConfig(Section):
 
 
 class ThreadingConfig(Section):
-    """Sequence threading through the HMM (see :mod:`cryoray.build.threading`).
+    """Sequence threading through the HMM (see :mod:`cryoray.modelbuild.threading`).
 
     Args:
         std_lambda: λ in σ = 0.03622304 × λ Å of the transition Gaussian (Cryo2Struct: 10).
