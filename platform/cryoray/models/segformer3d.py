@@ -271,7 +271,7 @@ class SegFormer3DModel(nn.Module):
         self.stages = nn.ModuleList(
             _Stage(c_in, dim, kernel, stride, heads, ratio, mlp_ratio, depth)
             for c_in, dim, kernel, stride, heads, ratio, depth in zip(
-                (in_channels, *embed_dims),
+                (in_channels, *embed_dims[:-1]),
                 embed_dims,
                 patch_kernel_sizes,
                 patch_strides,

@@ -199,7 +199,7 @@ class UNETRPPModel(nn.Module):
         scales = (patch_size,) + (2,) * (len(dims) - 1)
         self.downsamples = nn.ModuleList(
             self._make_downsample(c_in, c_out, scale)
-            for c_in, c_out, scale in zip((in_channels, *dims), dims, scales, strict=True)
+            for c_in, c_out, scale in zip((in_channels, *dims[:-1]), dims, scales, strict=True)
         )
         self.stages = nn.ModuleList(
             _epa_stage(dims[i], sides[i], proj_sizes[i], depths[i], num_heads, dropout_rate) for i in range(len(dims))
