@@ -34,6 +34,7 @@ from cryoray.errors import (
     SourceError,
     UnsupportedMapError,
 )
+from cryoray.io.atomic import replace_into_place
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.io.sources import READ_ERRORS, open_binary, source_size
 
@@ -359,7 +360,7 @@ def write_map(
                 mrc.header.label[i] = text.encode("ascii", "replace")
             mrc.update_header_stats()
         if local_dir is not None:
-            os.replace(tmp, fs_path)
+            replace_into_place(tmp, fs_path)
         else:
             fs.put_file(tmp, fs_path)
     except OSError as exc:

@@ -19,6 +19,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from cryoray.errors import InputError, SourceError
+from cryoray.io.atomic import replace_into_place
 
 __all__ = ["READ_ERRORS", "is_gzip", "open_binary", "read_bytes", "read_text", "source_size", "write_bytes"]
 
@@ -118,7 +119,7 @@ def read_text(source: str | os.PathLike, *, limit: int, what: str, corrupt: type
 
 def write_bytes(url: str | os.PathLike, data: bytes, *, make_dirs: bool = False) -> None:
     """Write ``data`` so that it appears whole or not at all: a temporary file renamed into place
-    locally, one upload elsewhere (``s3://``).
+    locally (with the umask's mode, as ``open()`` gives), one upload elsewhere (``s3://``).
 
     Raises:
         SourceError: the local directory is missing (unless ``make_dirs``) or the write fails.
@@ -135,7 +136,7 @@ def write_bytes(url: str | os.PathLike, data: bytes, *, make_dirs: bool = False)
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
-                os.replace(tmp, path)
+                replace_into_place(tmp, path)
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
