@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import tracemalloc
 
 import numpy as np
 import pytest
 
+from cryoray.config import validate_config
+from cryoray.errors import ConfigError, MapTooLargeError
 from cryoray.io import DensityMap, GridFrame, read_map
-from cryoray.preprocessing import contour_mask, resample, resample_onto
+from cryoray.io.mrc import MAX_VOXELS
+from cryoray.preprocessing import PrepareConfig, contour_mask, prepare_map, resample, resample_onto
+from cryoray.preprocessing.resample import resampled_frame
 from tests.conftest import REAL_MAPS, real
 
 
@@ -89,3 +94,45 @@ def test_memory_stays_within_four_times_the_map() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 4 * density.data.nbytes, f"peak {peak / density.data.nbytes:.2f}x the input"
+
+
+@pytest.mark.parametrize(
+    "voxel_size,target,message",
+    [(1000.0, 1.0, "about 3.43e\\+11 voxels"), (2.0, 0.01, "about 2.75e\\+09"), (2.0, 1e-300, "uncountably many")],
+    ids=["1000A-voxels", "0.01A-target", "1e-300A-target"],
+)
+def test_resample_refuses_huge_grids_before_allocating(make_map, voxel_size, target, message) -> None:
+    """An 8³ map (2 KB) would become terabytes; it is refused with the limit named, allocating nothing big."""
+    density = make_map((8, 8, 8), voxel_size=voxel_size)
+    tracemalloc.start()
+    try:
+        with pytest.raises(MapTooLargeError, match=f"{message}.*above the limit of {MAX_VOXELS}") as info:
+            resample(density, target, source="tiny.mrc")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert str(info.value).startswith("tiny.mrc: ")
+    assert peak < 1 << 20
+
+
+def test_voxel_limit_is_exact_and_configurable(make_map) -> None:
+    density = make_map((8, 8, 8), voxel_size=2.0)
+    n = resampled_frame(density.frame, 1.0).n_voxels
+    assert n == 15**3
+    assert resample(density, 1.0, max_voxels=n).frame.n_voxels == n
+    with pytest.raises(MapTooLargeError, match="15x15x15 = 3375 voxels, above the limit of 3374"):
+        resample(density, 1.0, max_voxels=n - 1)
+    with pytest.raises(MapTooLargeError, match="target grid"):
+        resample_onto(density, GridFrame((20, 20, 20), (1.0, 1.0, 1.0)), max_voxels=7999)
+
+
+def test_prepare_map_checks_its_configured_limit(make_map) -> None:
+    density = make_map((8, 8, 8), voxel_size=100.0)  # 701³ voxels (1.4 GB) at 1 Å
+    with pytest.raises(MapTooLargeError, match=r"about 3.44e\+08 voxels, above the limit of 100000000"):
+        prepare_map(density, PrepareConfig(max_voxels=100_000_000), source="m.mrc")
+
+
+@pytest.mark.parametrize("value", [math.inf, math.nan, 0.0, -1.0])
+def test_prepare_config_refuses_non_finite_or_non_positive_voxel_size(value) -> None:
+    with pytest.raises(ConfigError, match="voxel_size"):
+        validate_config(PrepareConfig, {"voxel_size": value}, source="run.yaml")

@@ -9,6 +9,7 @@ Example usage:
   $ cryoray prepare emd_3488.map.gz -o prepared.mrc --mask-model 5me2.pdb --mask-radius 3
   $ cryoray prepare emd_3488.map.gz -o prepared.mrc --mask-map mask.mrc --contour 0.5 --json
   $ cryoray prepare emd_3488.map.gz -o prepared.mrc --config run.yaml --percentile 99
+  $ cryoray prepare big.map -o prepared.mrc --voxel-size 0.5 --max-voxels 4000000000
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import argparse
 
 from cryoray.cli.output import add_json_flag, emit
 from cryoray.config import config_with_overrides
-from cryoray.io import check_output, read_map, write_map
+from cryoray.io import check_output, read_map, read_map_header, write_map
 from cryoray.preprocessing import MaskConfig, PrepareConfig, prepare_map
+from cryoray.preprocessing.resample import resampled_frame
 
 
 def _default(name: str) -> object:
@@ -43,6 +45,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--no-normalize", dest="normalize", action="store_const", const=False, help="only resample (and mask)"
     )
+    group.add_argument(
+        "--max-voxels",
+        type=int,
+        help=f"refuse input and resampled maps with more voxels (default: {_default('max_voxels')})",
+    )
     masks = parser.add_argument_group("Mask (optional; density outside is set to 0)")
     masks.add_argument("--mask-map", help="mask map, any grid")
     masks.add_argument("--contour", type=float, help="mask-map level at or above which voxels are inside")
@@ -59,6 +66,7 @@ def config_from_args(args: argparse.Namespace) -> PrepareConfig:
         "order": args.order,
         "normalize": args.normalize,
         "percentile": args.percentile,
+        "max_voxels": args.max_voxels,
     }
     mask_flags = {"map": args.mask_map, "contour": args.contour, "model": args.mask_model, "radius": args.mask_radius}
     if any(v is not None for v in mask_flags.values()):
@@ -69,7 +77,10 @@ def config_from_args(args: argparse.Namespace) -> PrepareConfig:
 def main(args: argparse.Namespace) -> None:
     config = config_from_args(args)
     check_output(args.output, overwrite=args.overwrite)
-    density = read_map(args.map)
+    # Refuse an oversized resampled grid from the header alone, before reading any voxels.
+    header = read_map_header(args.map, max_voxels=config.max_voxels)
+    resampled_frame(header.frame, config.voxel_size, max_voxels=config.max_voxels, source=args.map)
+    density = read_map(args.map, max_voxels=config.max_voxels)
     prepared, record = prepare_map(density, config, source=args.map)
     write_map(args.output, prepared, overwrite=args.overwrite)
     emit(args, {"input": args.map, "output": args.output, **record.to_dict()})

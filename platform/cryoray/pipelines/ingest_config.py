@@ -99,7 +99,7 @@ class IngestConfig(Section):
             tiling=self.tiling_spec(),
             label_kinds=tuple(self.labels),
             input_dtype=self.input_dtype,
-            prepare=self.prepare.model_dump(),
+            prepare=self.prepare.model_dump(exclude={"max_voxels"}),  # a resource limit, not a data setting
             skip_rule=self.skip_rule,
             denoise_radius=self.denoise_radius,
         )

@@ -9,7 +9,7 @@ import numpy as np
 
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.io.models import read_model
-from cryoray.io.mrc import read_map
+from cryoray.io.mrc import MAX_VOXELS, read_map
 from cryoray.preprocessing.config import MaskConfig, PrepareConfig
 from cryoray.preprocessing.masks import contour_mask, zone_mask
 from cryoray.preprocessing.normalize import Normalization, normalize
@@ -48,10 +48,11 @@ class PrepareRecord:
         return text[:80]
 
 
-def build_mask(config: MaskConfig, frame: GridFrame) -> np.ndarray:
-    """Boolean mask on ``frame`` as the config describes."""
+def build_mask(config: MaskConfig, frame: GridFrame, *, max_voxels: int = MAX_VOXELS) -> np.ndarray:
+    """Boolean mask on ``frame`` as the config describes (a mask map above ``max_voxels`` is refused)."""
     if config.map is not None:
-        return contour_mask(read_map(config.map), float(config.contour), frame, source=config.map)  # type: ignore[arg-type]
+        mask_map = read_map(config.map, max_voxels=max_voxels)
+        return contour_mask(mask_map, float(config.contour), frame, source=config.map, max_voxels=max_voxels)  # type: ignore[arg-type]
     model = read_model(config.model)  # type: ignore[arg-type]
     return zone_mask(frame, model.atoms().xyz, config.radius, source=config.model)
 
@@ -62,6 +63,8 @@ def prepare_map(
     """Resample to ``config.voxel_size``, apply the mask, and normalise, recording each step.
 
     Raises:
+        MapTooLargeError: the resampled grid would have more than ``config.max_voxels`` voxels
+            (checked before it is allocated).
         MapValueError: nothing positive to normalise, or an empty mask.
         plus the read errors of the mask's map or model.
     """
@@ -71,10 +74,10 @@ def prepare_map(
         "x".join(f"{v:.4g}" for v in density.voxel_size),
         config.voxel_size,
     )
-    out = resample(density, config.voxel_size, order=config.order)
+    out = resample(density, config.voxel_size, order=config.order, max_voxels=config.max_voxels, source=source)
     mask_voxels = None
     if config.mask is not None:
-        mask = build_mask(config.mask, out.frame)
+        mask = build_mask(config.mask, out.frame, max_voxels=config.max_voxels)
         mask_voxels = int(mask.sum())
         out = out.with_data(np.where(mask, out.data, np.float32(0)))
         log.info("mask keeps %d of %d voxels", mask_voxels, out.frame.n_voxels)

@@ -8,18 +8,25 @@ copy or a coordinate array of the whole map.
 
 Points of the new grid that fall outside the input's box (at most a fraction of a voxel for
 :func:`resample`) take the nearest edge value, or ``fill`` when given.
+
+The output grid is checked against a voxel limit (``max_voxels``, by default the read limit
+2³⁰) before anything is allocated: a tiny map with huge voxels, or a tiny target voxel size,
+would otherwise ask for terabytes.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 from scipy import ndimage
 
+from cryoray.errors import MapTooLargeError
 from cryoray.io.density_map import DensityMap, GridFrame
+from cryoray.io.mrc import MAX_VOXELS
 
-__all__ = ["INTERPOLATION_ORDERS", "resample", "resample_onto"]
+__all__ = ["INTERPOLATION_ORDERS", "check_grid", "resample", "resample_onto", "resampled_frame"]
 
 INTERPOLATION_ORDERS = (0, 1, 3)
 _SLAB_VOXELS = 1 << 22  # output voxels per slab (16 MiB of float32)
@@ -27,7 +34,56 @@ _PROGRESS_VOXELS = 1 << 25  # log progress for outputs above 32 Mi voxels (~10 s
 log = logging.getLogger(__name__)
 
 
-def resample_onto(density: DensityMap, frame: GridFrame, *, order: int = 3, fill: float | None = None) -> DensityMap:
+def _limit_error(source: object, what: str, voxels: str, max_voxels: int) -> MapTooLargeError:
+    return MapTooLargeError(
+        source, f"{what} would have {voxels} voxels, above the limit of {max_voxels} (max_voxels / --max-voxels)"
+    )
+
+
+def check_grid(
+    frame: GridFrame, *, max_voxels: int = MAX_VOXELS, source: object = "map", what: str = "the grid"
+) -> None:
+    """Refuse a grid of more than ``max_voxels`` voxels (:class:`MapTooLargeError`), before allocating it."""
+    if frame.n_voxels > max_voxels:
+        shape = "x".join(str(n) for n in frame.shape_xyz)
+        raise _limit_error(source, what, f"{shape} = {frame.n_voxels}", max_voxels)
+
+
+def resampled_frame(
+    frame: GridFrame, voxel_size: float, *, max_voxels: int = MAX_VOXELS, source: object = "map"
+) -> GridFrame:
+    """The grid :func:`resample` makes at ``voxel_size`` Å, checked against ``max_voxels``.
+
+    The size is first estimated in floating point, so an absurd target (1000 Å voxels of the
+    input, or a 1e-300 Å voxel size) is refused without building a frame whose voxel count
+    would overflow.
+
+    Raises:
+        ValueError: ``voxel_size`` is not positive and finite.
+        MapTooLargeError: the grid would have more than ``max_voxels`` voxels.
+    """
+    if not (math.isfinite(voxel_size) and voxel_size > 0):
+        raise ValueError(f"`voxel_size` must be positive and finite, got {voxel_size}")
+    what = f"the map resampled to {voxel_size:g} Å"
+    span = (np.asarray(frame.shape_xyz, dtype=np.float64) - 1) * np.asarray(frame.voxel_size)
+    estimate = math.prod(float(s) / voxel_size + 1 for s in span)  # the exact count, up to rounding
+    if estimate > 2 * max_voxels:
+        about = f"about {estimate:.3g}" if math.isfinite(estimate) else "uncountably many"
+        raise _limit_error(source, what, about, max_voxels)
+    target = frame.with_voxel_size(voxel_size)
+    check_grid(target, max_voxels=max_voxels, source=source, what=what)
+    return target
+
+
+def resample_onto(
+    density: DensityMap,
+    frame: GridFrame,
+    *,
+    order: int = 3,
+    fill: float | None = None,
+    max_voxels: int = MAX_VOXELS,
+    source: object = "map",
+) -> DensityMap:
     """Sample ``density`` on the voxel centres of ``frame`` (any spacing, origin and shape).
 
     Args:
@@ -35,9 +91,15 @@ def resample_onto(density: DensityMap, frame: GridFrame, *, order: int = 3, fill
         frame: the target grid.
         order: spline order, 0, 1 or 3.
         fill: value outside the input's box; None extends the nearest edge voxel.
+        max_voxels: refuse a target grid with more voxels (before allocating it).
+        source: names the map in errors.
+
+    Raises:
+        MapTooLargeError: ``frame`` has more than ``max_voxels`` voxels.
     """
     if order not in INTERPOLATION_ORDERS:
         raise ValueError(f"`order` must be one of {INTERPOLATION_ORDERS}, got {order}")
+    check_grid(frame, max_voxels=max_voxels, source=source, what="the target grid")
     src = density.frame
     if src.same_as(frame, atol=1e-6):
         return DensityMap(data=density.data, frame=frame, labels=density.labels)
@@ -73,12 +135,21 @@ def resample_onto(density: DensityMap, frame: GridFrame, *, order: int = 3, fill
     return DensityMap(data=out, frame=frame, labels=density.labels)
 
 
-def resample(density: DensityMap, voxel_size: float = 1.0, *, order: int = 3) -> DensityMap:
+def resample(
+    density: DensityMap,
+    voxel_size: float = 1.0,
+    *,
+    order: int = 3,
+    max_voxels: int = MAX_VOXELS,
+    source: object = "map",
+) -> DensityMap:
     """Resample to a new voxel size, keeping voxel 0 where it is and covering the whole box.
 
     The new grid has ``ceil((n - 1) * old / new) + 1`` voxels per axis, so it reaches at least
     to the last input voxel centre; :func:`resample_onto` with the input's frame goes back.
+
+    Raises:
+        MapTooLargeError: the new grid would have more than ``max_voxels`` voxels.
     """
-    if not (np.isfinite(voxel_size) and voxel_size > 0):
-        raise ValueError(f"`voxel_size` must be positive, got {voxel_size}")
-    return resample_onto(density, density.frame.with_voxel_size(voxel_size), order=order)
+    frame = resampled_frame(density.frame, voxel_size, max_voxels=max_voxels, source=source)
+    return resample_onto(density, frame, order=order, max_voxels=max_voxels, source=source)
