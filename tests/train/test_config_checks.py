@@ -11,7 +11,7 @@ from cryoray.errors import ConfigError, SourceError
 from cryoray.pipelines.ingest_config import IngestConfig
 from cryoray.store import StoreWriter
 from cryoray.train import TrainConfig, plan_training
-from tests.train.conftest import small_config
+from tests.support.training import small_config
 
 
 def _config(sample_store, tmp_path, **changes) -> TrainConfig:
@@ -71,3 +71,27 @@ def test_set_overrides_and_cli_exit_code(sample_store, tmp_path, capsys) -> None
     assert main(["train", str(path), "--set", "model.img_size=64"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(path) in err[0] and "model.img_size is 64" in err[0]
+
+
+@pytest.mark.parametrize("name", [".", "..", "a/b", "/abs", "-x", ".hidden", "", "a b"])
+def test_run_names_are_one_safe_folder(tmp_path, name) -> None:
+    """'.' or '..' would put the run folder at or above `output` (and resume someone else's run)."""
+    with pytest.raises(ConfigError, match=r"t\.yaml: name: .*is not a run name"):
+        validate_config(TrainConfig, small_config(tmp_path / "s.zarr", tmp_path / "runs", name=name), source="t.yaml")
+
+
+@pytest.mark.parametrize("name", ["t", "run-1", "c2s_atoms.v2", "0"])
+def test_good_run_names(tmp_path, name) -> None:
+    config = validate_config(TrainConfig, small_config(tmp_path / "s.zarr", tmp_path / "runs", name=name), source="t")
+    assert config.name == name
+
+
+def test_remote_output_needs_a_tracking_uri(tmp_path) -> None:
+    """The default tracking database is OUTPUT/mlflow.db, which cannot be an s3:// object."""
+    remote = small_config(tmp_path / "s.zarr", "s3://bucket/runs")
+    with pytest.raises(ConfigError, match=r"t\.yaml: tracking: .*tracking\.uri must be set when output is remote"):
+        validate_config(TrainConfig, remote, source="t.yaml")
+    remote["tracking"] = {"uri": f"sqlite:///{tmp_path}/mlflow.db"}
+    assert validate_config(TrainConfig, remote, source="t.yaml").output == "s3://bucket/runs"
+    local = small_config(tmp_path / "s.zarr", f"file://{tmp_path}/runs")
+    assert validate_config(TrainConfig, local, source="t.yaml").tracking.uri is None  # file:// is local

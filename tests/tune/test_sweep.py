@@ -13,7 +13,7 @@ from cryoray.errors import ConfigError
 from cryoray.tune import SweepConfig, run_sweep
 from cryoray.tune.space import check_space
 from cryoray.tune.sweep import trial_base
-from tests.tune.conftest import small_sweep
+from tests.support.training import small_sweep
 
 
 @pytest.mark.timeout(1500)
@@ -70,6 +70,21 @@ def test_bad_space_fails_before_any_trial(sample_store, tmp_path, space, needle)
         run_sweep(sweep, source="s.yaml")
     assert needle in str(err.value)
     assert not (tmp_path / "s").exists()  # nothing started
+
+
+@pytest.mark.parametrize("name", [".", "..", "a/b", "-s"])
+def test_sweep_names_are_one_safe_folder(tmp_path, name) -> None:
+    with pytest.raises(ConfigError, match=r"s\.yaml: name: .*is not a run name"):
+        validate_config(SweepConfig, small_sweep(tmp_path / "s.zarr", tmp_path, name=name), source="s.yaml")
+    assert (
+        validate_config(SweepConfig, small_sweep(tmp_path / "s.zarr", tmp_path, name="s.1"), source="s").name == "s.1"
+    )
+
+
+def test_sweep_output_is_local(tmp_path) -> None:
+    sweep = {**small_sweep(tmp_path / "s.zarr", tmp_path), "output": "s3://b/sweeps"}
+    with pytest.raises(ConfigError, match=r"s\.yaml: output: .*local \(or mounted\) folder, not s3://b/sweeps"):
+        validate_config(SweepConfig, sweep, source="s.yaml")
 
 
 def test_shipped_sample_sweep_is_valid(sample_store) -> None:

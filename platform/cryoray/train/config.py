@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+from fsspec.core import split_protocol
+from pydantic import (
+    AfterValidator,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cryoray.config import Section
 from cryoray.data import DataConfig
@@ -15,12 +26,33 @@ from cryoray.store import LABEL_KINDS
 __all__ = [
     "CheckpointConfig",
     "OptimizerConfig",
+    "RunName",
     "ScheduleConfig",
     "TargetConfig",
     "TrackingConfig",
     "TrainConfig",
     "WorkersConfig",
+    "is_remote",
 ]
+
+
+def _one_folder(name: str) -> str:
+    # The run's folder is OUTPUT/NAME: '.', '..', '/' or a leading '-' would put it elsewhere.
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise ValueError(
+            f"{name!r} is not a run name: one folder name of letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+#: A run (or sweep) name: one safe path component, the run's folder under ``output``.
+RunName = Annotated[str, AfterValidator(_one_folder)]
+
+
+def is_remote(url: str) -> bool:
+    """True for fsspec URLs outside the local filesystem (``s3://``, ``gs://``...)."""
+    return split_protocol(url)[0] not in (None, "file", "local")
 
 
 class TargetConfig(Section):
@@ -90,7 +122,7 @@ class CheckpointConfig(Section):
 
 
 class TrackingConfig(Section):
-    """MLflow: ``uri`` None = an sqlite database ``mlflow.db`` inside the run directory."""
+    """MLflow: ``uri`` None = an sqlite database beside the runs (``OUTPUT/mlflow.db``; local output only)."""
 
     uri: str | None = None
     experiment: str = "cryoray"
@@ -99,7 +131,7 @@ class TrackingConfig(Section):
 class TrainConfig(Section):
     """A whole training run (see ``cryoray train --help`` and the example configs)."""
 
-    name: str = Field("train", pattern=r"^[A-Za-z0-9._-]+$")
+    name: RunName = "train"
     output: str = "runs"
     data: DataConfig
     model: ModelConfig
@@ -112,5 +144,16 @@ class TrainConfig(Section):
     seed: int = 0
     workers: WorkersConfig = WorkersConfig()
     checkpoints: CheckpointConfig = CheckpointConfig()
-    tracking: TrackingConfig = TrackingConfig()
+    tracking: TrackingConfig = Field(TrackingConfig(), validate_default=True)  # checked against output
     max_failures: NonNegativeInt = 2
+
+    @field_validator("tracking")
+    @classmethod
+    def _remote_output_is_tracked(cls, tracking: TrackingConfig, info: ValidationInfo) -> TrackingConfig:
+        output = info.data.get("output", "")
+        if tracking.uri is None and is_remote(output):
+            raise ValueError(
+                f"tracking.uri must be set when output is remote ({output}): the default sqlite database "
+                "OUTPUT/mlflow.db needs a local folder"
+            )
+        return tracking

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from cryoray.config import Section
-from cryoray.train.config import TrackingConfig
+from cryoray.train.config import RunName, TrackingConfig, is_remote
 
 __all__ = ["Dimension", "SchedulerConfig", "SearchConfig", "SweepConfig"]
 
@@ -91,7 +91,7 @@ class SchedulerConfig(Section):
 class SweepConfig(Section):
     """A whole sweep (see ``cryoray tune --help`` and the example sweep)."""
 
-    name: str = Field("sweep", pattern=r"^[A-Za-z0-9._-]+$")
+    name: RunName = "sweep"
     output: str = "sweeps"
     train: dict[str, Any]
     space: dict[str, Dimension] = Field(min_length=1)
@@ -100,3 +100,10 @@ class SweepConfig(Section):
     tracking: TrackingConfig = TrackingConfig()
     register_as: str | None = None
     trial_cpus: float = Field(0.01, gt=0.0)
+
+    @field_validator("output")
+    @classmethod
+    def _local_output(cls, output: str) -> str:
+        if is_remote(output):  # Tune's state, the trials' runs and the table are local files
+            raise ValueError(f"a sweep writes to a local (or mounted) folder, not {output}")
+        return output
