@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from cryoray.config import validate_config
+from cryoray.config import load_config, validate_config
 from cryoray.errors import ConfigError
 from cryoray.pipelines.ingest_config import IngestConfig, SplitConfig
 from cryoray.pipelines.manifest import read_manifest
 from cryoray.pipelines.splits import assign_splits, sequence_groups
+from cryoray.preprocessing import PrepareConfig
 
 
 def test_csv_manifest_resolves_relative_paths(tmp_path) -> None:
@@ -40,8 +41,23 @@ def test_jsonl_manifest(tmp_path) -> None:
         ("entry_id,map,model,sequence,resolution\nbad id!,a,b,,3\n", "entry_id"),
         ("", "empty"),
         ('{"entry_id": "E"\n', "not JSON"),
+        ("entry_id,map,model,sequence,resolution\nE,a,b,,inf\n", "line 2: resolution: .*from 0.5 to 50, got inf"),
+        ("entry_id,map,model,sequence,resolution\nE,a,b,,1e-300\n", "from 0.5 to 50, got 1e-300"),
+        ("entry_id,map,model,sequence,resolution\nE,a,b,,nan\n", "from 0.5 to 50, got nan"),
+        ("entry_id,map,model,sequence,resolution\nE,a,b,,51\n", "from 0.5 to 50, got 51"),
     ],
-    ids=["missing-column", "negative-resolution", "duplicate", "bad-id", "empty", "broken-json"],
+    ids=[
+        "missing-column",
+        "negative-resolution",
+        "duplicate",
+        "bad-id",
+        "empty",
+        "broken-json",
+        "infinite-resolution",
+        "tiny-resolution",
+        "nan-resolution",
+        "coarse-resolution",
+    ],
 )
 def test_bad_manifests(tmp_path, text, needle) -> None:
     path = tmp_path / "m.csv"
@@ -83,8 +99,30 @@ def test_splits_follow_fractions_within_resolution_strata() -> None:
         ({"labels": ["atom", "atom"]}, "repeat"),
         ({"labels": ["charge"]}, "labels.0"),
         ({"splits": {"fractions": [0.5, 0.5, 0.5]}}, "fractions"),
+        ({"splits": {"resolution_edges": [4.0, 3.0, 6.0]}}, r"must increase strictly, got \[4.0, 3.0, 6.0\]"),
+        ({"splits": {"resolution_edges": [3.0, 3.0]}}, "must increase strictly"),
+        ({"splits": {"resolution_edges": [3.0, float("inf")]}}, "from 0.5 to 50, got inf"),
+        ({"denoise_radius": 50.0}, "denoise_radius: Input should be less than or equal to 12"),
+        ({"denoise_radius": 0}, "denoise_radius"),
+        ({"prepare": {"voxel_size": float("inf")}}, "prepare.voxel_size: Input should be a finite number"),
     ],
 )
 def test_bad_ingest_configs(settings, needle) -> None:
     with pytest.raises(ConfigError, match=needle):
         validate_config(IngestConfig, settings, source="test.yaml")
+
+
+def test_resolution_edges_are_checked_when_the_config_file_loads(tmp_path) -> None:
+    """Unsorted edges used to pass and break the splits only after every entry was committed."""
+    path = tmp_path / "ingest.yaml"
+    path.write_text("ingest:\n  splits:\n    resolution_edges: [6.0, 3.0]\n")
+    with pytest.raises(ConfigError, match=r"ingest\.splits\.resolution_edges") as info:
+        load_config(IngestConfig, path, section="ingest")
+    assert str(info.value).startswith(str(path))
+
+
+def test_voxel_limit_does_not_change_the_store_layout() -> None:
+    """Raising max_voxels is a resource choice: a store made with the default limit can be resumed."""
+    raised = IngestConfig(prepare=PrepareConfig(max_voxels=1 << 34))
+    assert raised.layout().to_attrs() == IngestConfig().layout().to_attrs()
+    assert "max_voxels" not in IngestConfig().layout().to_attrs()["prepare"]

@@ -20,6 +20,7 @@ from cryoray.cli.output import add_json_flag, emit
 from cryoray.config import config_with_overrides
 from cryoray.io import check_output, read_map, read_map_header, write_map
 from cryoray.preprocessing import MaskConfig, PrepareConfig, prepare_map
+from cryoray.preprocessing.config import MAX_MASK_RADIUS
 from cryoray.preprocessing.resample import resampled_frame
 
 
@@ -55,7 +56,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     masks.add_argument("--contour", type=float, help="mask-map level at or above which voxels are inside")
     masks.add_argument("--mask-model", help="model whose atoms define a zone mask")
     radius = MaskConfig.model_fields["radius"].default
-    masks.add_argument("--mask-radius", type=float, help=f"zone radius in Å (default: {radius})")
+    masks.add_argument(
+        "--mask-radius", type=float, help=f"zone radius in Å, at most {MAX_MASK_RADIUS:g} (default: {radius})"
+    )
     add_json_flag(parser)
 
 

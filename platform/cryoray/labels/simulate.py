@@ -21,17 +21,25 @@ import numpy as np
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.io.models import AtomTable
 
-__all__ = ["CUTOFF", "frame_around", "gaussian_width", "simulate_map"]
+__all__ = ["CUTOFF", "RESOLUTION_RANGE", "check_resolution", "frame_around", "gaussian_width", "simulate_map"]
 
 #: Relative value of an atom's Gaussian at which it is cut off.
 CUTOFF = 1e-4
+#: Resolutions in Å that make sense for a cryo-EM map (and keep the Gaussians computable).
+RESOLUTION_RANGE = (0.5, 50.0)
+
+
+def check_resolution(resolution: float) -> float:
+    """``resolution`` if it is finite and within :data:`RESOLUTION_RANGE`; ValueError (saying the range) if not."""
+    lo, hi = RESOLUTION_RANGE
+    if not lo <= resolution <= hi:  # False for NaN too
+        raise ValueError(f"resolution must be a finite number of Å from {lo:g} to {hi:g}, got {resolution}")
+    return resolution
 
 
 def gaussian_width(resolution: float) -> float:
-    """k = (pi / (0.9 R))^2 in 1/Å² for resolution R in Å."""
-    if not resolution > 0:
-        raise ValueError(f"`resolution` must be positive, got {resolution}")
-    return (math.pi / (0.9 * resolution)) ** 2
+    """k = (pi / (0.9 R))^2 in 1/Å² for resolution R in Å (within :data:`RESOLUTION_RANGE`)."""
+    return (math.pi / (0.9 * check_resolution(resolution))) ** 2
 
 
 @numba.njit(cache=True, nogil=True)

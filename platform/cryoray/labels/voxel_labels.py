@@ -30,6 +30,7 @@ from cryoray.preprocessing.masks import zone_mask
 __all__ = [
     "ATOM_CLASSES",
     "ATOM_TYPE_CLASSES",
+    "MAX_DENOISE_RADIUS",
     "amino_acid_labels",
     "atom_labels",
     "atom_type_labels",
@@ -41,6 +42,9 @@ __all__ = [
 #: name -> label, listed from lowest to highest priority
 ATOM_CLASSES = {"C": 3, "N": 2, "CA": 1}
 ATOM_TYPE_CLASSES = {"CB": 2, "O": 4, "C": 3, "N": 5, "CA": 1}
+#: Largest denoising radius in Å a config accepts: twice the usual 6 Å; beyond it "near an
+#: atom" covers most of a map and the labels stop telling density from background.
+MAX_DENOISE_RADIUS = 12.0
 
 
 def _paint(frame: GridFrame, xyz: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from cryoray.config import Section
 from cryoray.labels.secondary_structure import SecondaryStructureSource
+from cryoray.labels.simulate import check_resolution
+from cryoray.labels.voxel_labels import MAX_DENOISE_RADIUS
 from cryoray.preprocessing import PrepareConfig
 from cryoray.preprocessing.tiling import PRESETS, Tiling, get_tiling
 from cryoray.store.schema import LABEL_KINDS
@@ -25,7 +28,7 @@ class SplitConfig(Section):
 
     Args:
         fractions: train, val, test shares (sum 1).
-        resolution_edges: stratum boundaries in Å.
+        resolution_edges: stratum boundaries in Å: increasing, each within ``RESOLUTION_RANGE``.
         identity: MMseqs2 minimum sequence identity for clusters (0.3 as Cryo2StructData).
         coverage: MMseqs2 alignment coverage.
         seed: shuffling seed.
@@ -36,6 +39,15 @@ class SplitConfig(Section):
     identity: float = Field(0.3, gt=0, le=1)
     coverage: float = Field(0.8, gt=0, le=1)
     seed: int = 0
+
+    @field_validator("resolution_edges")
+    @classmethod
+    def _increasing_edges(cls, edges: tuple[float, ...]) -> tuple[float, ...]:
+        for edge in edges:
+            check_resolution(edge)
+        if any(b <= a for a, b in pairwise(edges)):
+            raise ValueError(f"resolution_edges must increase strictly, got {list(edges)}")
+        return edges
 
     @model_validator(mode="after")
     def _fractions_sum_to_one(self) -> SplitConfig:
@@ -53,7 +65,7 @@ class IngestConfig(Section):
         labels: label arrays to store.
         input_dtype: float16 (half the bytes; ~3 significant digits on [0, 1]) or float32.
         skip_rule: which boxes to leave out: none, no-atoms (no atom in the kept region), no-density.
-        denoise_radius: R in Å of the denoising labels.
+        denoise_radius: R in Å of the denoising labels, at most ``MAX_DENOISE_RADIUS`` (12 Å).
         secondary_structure: auto (annotations if the model has them, else DSSP), annotations, dssp.
         min_fraction_inside: quarantine entries whose model has fewer Cα atoms inside the map.
         retries / retry_delay: attempts and base delay (s) for sources that cannot be reached.
@@ -69,7 +81,7 @@ class IngestConfig(Section):
     labels: tuple[LabelKind, ...] = LABEL_KINDS  # type: ignore[assignment]
     input_dtype: Literal["float16", "float32"] = "float16"
     skip_rule: Literal["none", "no-atoms", "no-density"] = "no-atoms"
-    denoise_radius: PositiveFloat = 6.0
+    denoise_radius: float = Field(6.0, gt=0, le=MAX_DENOISE_RADIUS)
     secondary_structure: SecondaryStructureSource = "auto"
     min_fraction_inside: float = Field(0.5, ge=0, le=1)
     retries: PositiveInt = 3

@@ -15,11 +15,12 @@ import posixpath
 import re
 from typing import TypeVar
 
-from pydantic import Field, PositiveFloat, field_validator
+from pydantic import Field, field_validator
 
 from cryoray.config import Section, validate_config
 from cryoray.errors import ConfigError
 from cryoray.io.sources import read_text
+from cryoray.labels.simulate import check_resolution
 
 __all__ = ["ManifestRow", "read_manifest"]
 
@@ -31,13 +32,13 @@ R = TypeVar("R", bound=Section)
 
 
 class ManifestRow(Section):
-    """One entry to ingest."""
+    """One entry to ingest; ``resolution`` is in Å, finite, from 0.5 to 50 (``RESOLUTION_RANGE``)."""
 
     entry_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     map: str = Field(min_length=1)
     model: str = Field(min_length=1)
     sequence: str | None = None
-    resolution: PositiveFloat
+    resolution: float
     half_map_1: str | None = None
     half_map_2: str | None = None
 
@@ -45,6 +46,11 @@ class ManifestRow(Section):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("resolution")
+    @classmethod
+    def _sane_resolution(cls, value: float) -> float:
+        return check_resolution(value)
 
 
 def _resolve(path: str | None, base: str) -> str | None:

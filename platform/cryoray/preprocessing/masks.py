@@ -7,7 +7,7 @@ import numpy as np
 from cryoray.errors import MapValueError
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.io.mrc import MAX_VOXELS
-from cryoray.preprocessing.neighbourhood import voxels_near
+from cryoray.preprocessing.neighbourhood import within_radius
 from cryoray.preprocessing.resample import resample_onto
 
 __all__ = ["contour_mask", "zone_mask"]
@@ -41,9 +41,7 @@ def zone_mask(
     Raises:
         MapValueError: the zone does not touch the grid (unless ``allow_empty``).
     """
-    mask = np.zeros(frame.n_voxels, dtype=bool)
-    for flat, _, _ in voxels_near(frame, xyz, radius):
-        mask[flat] = True
+    mask = within_radius(frame, xyz, radius)
     if not allow_empty and not mask.any():
         raise MapValueError(source, f"no voxel of the map lies within {radius:g} Å of the model")
-    return mask.reshape(frame.shape)
+    return mask
