@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import fsspec
 import ray
 import ray.train
 import torch
@@ -22,10 +24,11 @@ from ray.train.torch import TorchTrainer
 from cryoray.data import class_counts, plan_blocks, read_subgrids
 from cryoray.data.augment import crop_size
 from cryoray.errors import ConfigError
+from cryoray.io.sources import write_bytes
 from cryoray.models import build_model
 from cryoray.runtime import ensure_ray
 from cryoray.store import SubgridStore
-from cryoray.train.config import TrainConfig
+from cryoray.train.config import TrainConfig, is_remote
 from cryoray.train.loop import train_loop
 from cryoray.train.targets import CLASS_NAMES, is_classification
 from cryoray.train.tracking import Tracker, default_tracking_uri, flatten, open_run
@@ -189,21 +192,19 @@ def run_training(
     Ray Train ``callbacks`` (e.g. Tune's report callback) and its MLflow ``parent_run_id``.
     """
     plan = plan_training(config, source=source)
-    storage = config.output if "://" in config.output else os.path.abspath(config.output)
-    run_dir = f"{storage.rstrip('/')}/{config.name}"
-    record_path = Path(run_dir) / RUN_RECORD
-    if "://" not in storage:
-        exists = record_path.exists()
-        if exists and not resume:
-            raise ConfigError(
-                source, f"name: run {run_dir} exists; pass --resume to continue it, or choose another name"
-            )
-        if resume and not exists:
-            raise ConfigError(source, f"--resume: no run at {run_dir} to resume")
+    storage = _storage(config.output)
+    run_dir = f"{storage}/{config.name}"
+    fs, run_path = fsspec.core.url_to_fs(run_dir)
+    record_path = f"{run_path}/{RUN_RECORD}"
+    exists = fs.exists(record_path)
+    if exists and not resume:
+        raise ConfigError(source, f"name: run {run_dir} exists; pass --resume to continue it, or choose another name")
+    if resume and not exists:
+        raise ConfigError(source, f"--resume: no run at {run_dir} to resume")
     ensure_ray(address, num_cpus)
     check_cluster(config, source)
-    record = json.loads(record_path.read_text()) if resume else {}
-    uri = config.tracking.uri or default_tracking_uri(config.output)
+    record = json.loads(fs.cat_file(record_path)) if resume else {}
+    uri = config.tracking.uri or default_tracking_uri(storage)
     config_dict = config.model_dump(mode="json")
     run_id = open_run(
         uri,
@@ -216,10 +217,10 @@ def run_training(
     )
     tracker = Tracker(uri, run_id)
     if not resume:
-        Path(run_dir).mkdir(parents=True, exist_ok=True)
-        (Path(run_dir) / "config.yaml").write_text(yaml.safe_dump(config_dict, sort_keys=False))
-        tracker.artifact(Path(run_dir) / "config.yaml")
-        record_path.write_text(json.dumps({"mlflow_run_id": run_id, "tracking_uri": uri}, indent=1))
+        text = yaml.safe_dump(config_dict, sort_keys=False)
+        _keep(tracker, run_dir, "config.yaml", lambda path: path.write_text(text))
+        record = {"mlflow_run_id": run_id, "tracking_uri": uri}
+        write_bytes(f"{run_dir}/{RUN_RECORD}", json.dumps(record, indent=1).encode(), make_dirs=True)
     arrays = ["input", *sorted({t.label for t in config.targets.values()})]
     datasets = {
         "train": read_subgrids(config.data.store, plan.train_blocks, arrays, augment=config.data.augment),
@@ -256,7 +257,7 @@ def run_training(
         result = trainer.fit()
         ok = True
     finally:
-        _log_curves(tracker, Path(run_dir) if "://" not in storage else None)
+        _log_curves(tracker, run_dir)
         tracker.finish(ok)
     best = (
         result.get_best_checkpoint(config.checkpoints.metric, config.checkpoints.mode)
@@ -273,18 +274,28 @@ def run_training(
     )
 
 
-def _log_curves(tracker: Tracker, run_dir: Path | None) -> None:
-    """Loss and validation curves as one PNG artifact (and beside the run when local)."""
+def _storage(output: str) -> str:
+    """Where runs live: an absolute local path (``file://`` stripped), or the remote URL."""
+    if is_remote(output):
+        return output.rstrip("/")
+    return os.path.abspath(fsspec.core.url_to_fs(output)[1])
+
+
+def _keep(tracker: Tracker, run_dir: str, name: str, draw: Callable[[Path], object]) -> None:
+    """Log the file ``draw`` makes as an MLflow artifact and keep it in the run folder (local or remote)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        draw(path)
+        tracker.artifact(path)
+        write_bytes(f"{run_dir}/{name}", path.read_bytes(), make_dirs=True)
+
+
+def _log_curves(tracker: Tracker, run_dir: str) -> None:
+    """Loss and validation curves as one PNG, logged to MLflow and kept beside the run."""
     keys = ["train/loss", "val/loss"]
     keys += sorted(
         k for k in tracker.client.get_run(tracker.run_id).data.metrics if k.endswith(("/f1/CA", "/pcc", "/macro_f1"))
     )
     curves = {k: tracker.history(k) for k in keys}
-    if not any(curves.values()):
-        return
-    folder = run_dir or Path(os.getcwd())
-    path = folder / "curves.png"
-    save_curves(path, curves)
-    tracker.artifact(path)
-    if run_dir is None:
-        path.unlink()
+    if any(curves.values()):
+        _keep(tracker, run_dir, "curves.png", lambda path: save_curves(path, curves))
