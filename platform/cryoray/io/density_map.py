@@ -15,6 +15,7 @@ Conventions (used everywhere in cryoray):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,6 +128,12 @@ class GridFrame:
             "voxel_size": list(self.voxel_size),
             "origin": list(self.origin),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Sequence[float]]) -> GridFrame:
+        """The frame :meth:`to_dict` describes (its ``shape`` is (x, y, z); a frame's is (z, y, x))."""
+        nx, ny, nz = (int(n) for n in data["shape"])
+        return cls((nz, ny, nx), _triple(data["voxel_size"], "voxel_size"), _triple(data["origin"], "origin"))
 
 
 @dataclass(frozen=True)
