@@ -11,49 +11,19 @@ import zarr
 
 from cryoray.cli.main import main
 from cryoray.errors import SourceError
-from cryoray.preprocessing.tiling import PRESETS, box_origins, extract_box
-from cryoray.store import EntryGrids, StoreLayout, StoreSchemaError, StoreWriter, SubgridStore, store_info, write_entry
-
-LAYOUT = StoreLayout(tiling=PRESETS["c2s"], label_kinds=("atom", "simulated"), prepare={"voxel_size": 1.0})
-SHA = "0" * 64
-
-
-def metadata(entry_id: str, n: int, shape=(40, 30, 20)) -> dict:
-    frame = {"shape": list(shape[::-1]), "voxel_size": [1.0, 1.0, 1.0], "origin": [0.0, 0.0, 0.0]}
-    return {
-        "entry_id": entry_id,
-        "emdb_id": entry_id,
-        "pdb_id": None,
-        "resolution": 3.0,
-        "source_frame": frame,
-        "frame": frame,
-        "normalization": {"percentile": 95.0, "scale": 1.0, "method": "positive-percentile, clip [0, 1]"},
-        "n_subgrids": n,
-        "n_boxes_total": n,
-        "checksums": {"map": SHA, "model": SHA, "sequence": None},
-        "secondary_structure_source": "none",
-        "sequences": [{"name": "a", "sequence": "MKV", "chains": ["A"]}],
-    }
-
-
-def make_entry(seed: int, shape=(40, 30, 20)) -> EntryGrids:
-    rng = np.random.default_rng(seed)
-    grids = {
-        "input": rng.random(shape, dtype=np.float32),
-        "atom": rng.integers(0, 4, shape).astype(np.uint8),
-        "simulated": rng.random(shape, dtype=np.float32),
-    }
-    return EntryGrids(origins=box_origins(shape, PRESETS["c2s"]), grids=grids)
+from cryoray.preprocessing.tiling import PRESETS, extract_box
+from cryoray.store import StoreLayout, StoreSchemaError, StoreWriter, SubgridStore, store_info, write_entry
+from tests.support.stores import LAYOUT, make_entry, metadata
 
 
 @pytest.fixture
 def store(tmp_path) -> Path:
     url = tmp_path / "s.zarr"
-    writer = StoreWriter(str(url), LAYOUT)
-    for i, name in enumerate(["E-2", "E-1"]):
-        entry = make_entry(i)
-        write_entry(str(url), LAYOUT, name, metadata(name, len(entry.origins)), entry)
-        writer.commit(name)
+    with StoreWriter(str(url), LAYOUT) as writer:
+        for i, name in enumerate(["E-2", "E-1"]):
+            entry = make_entry(i)
+            write_entry(str(url), LAYOUT, name, metadata(name, len(entry.origins)), entry)
+            writer.commit(name)
     return url
 
 
@@ -145,3 +115,15 @@ def test_paths_that_are_not_stores(tmp_path) -> None:
     zarr.open_group(str(plain), mode="w")  # a zarr group, but not a cryoray store
     with pytest.raises(StoreSchemaError, match="not a cryoray store"):
         SubgridStore.open(plain)
+
+
+def test_writer_refuses_a_folder_that_holds_other_things(tmp_path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(SourceError, match="exists and is not a cryoray store"):
+        StoreWriter(str(folder), LAYOUT)
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]  # nothing written into it, no lease left behind
+    zarr.open_group(str(folder / "group"), mode="w").create_group("child")  # a zarr group that is not ours
+    with pytest.raises(SourceError, match="exists and is not a cryoray store"):
+        StoreWriter(str(folder / "group"), LAYOUT)

@@ -2,15 +2,16 @@
 
 ``tempfile.mkstemp`` creates files readable by their owner only (0600) and a rename keeps the
 mode, so outputs written "temporary name, then rename" would otherwise stay private whatever the
-user's umask says.
+user's umask says. Local files only; remote objects appear whole through one upload.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 
-__all__ = ["current_umask", "replace_into_place"]
+__all__ = ["create_exclusive", "current_umask", "replace_into_place"]
 
 _UMASK_LOCK = threading.Lock()
 
@@ -34,3 +35,22 @@ def replace_into_place(tmp: str | os.PathLike, target: str | os.PathLike) -> Non
     """Rename the finished file ``tmp`` onto ``target`` (atomic on one filesystem), mode ``0666 & ~umask``."""
     os.chmod(tmp, 0o666 & ~current_umask())
     os.replace(tmp, target)
+
+
+def create_exclusive(path: str | os.PathLike, data: bytes) -> None:
+    """Create the file ``path`` holding ``data``, whole, only if nothing is there yet.
+
+    Written under a temporary name and hard-linked into place, so no reader sees it partly
+    written and of two racing writers exactly one succeeds.
+
+    Raises:
+        FileExistsError: ``path`` exists.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=".cryoray-", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o666 & ~current_umask())
+        os.link(tmp, path)
+    finally:
+        os.unlink(tmp)

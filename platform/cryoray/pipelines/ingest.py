@@ -56,47 +56,20 @@ def run_ingest(
     """Ingest every entry of ``manifest`` not yet in the store at ``store_url``; return a report."""
     t0 = time.perf_counter()
     rows = read_manifest(manifest)
-    writer = StoreWriter(store_url, config.layout())
-    done = set(writer.committed)
-    todo = [r for r in rows if r.entry_id not in done]
-    log.info("ingest: %d entries, %d already in the store, %d to do", len(rows), len(rows) - len(todo), len(todo))
-    ok, failed = [], []
-    if todo:
-        ensure_ray(address, num_cpus)
-        items = [{"row": r.model_dump_json()} for r in todo]
-        dataset = ray.data.from_items(items, override_num_blocks=len(items))
-        results = dataset.map(
-            partial(_task, config_json=config.model_dump_json(), store_url=store_url),
-            num_cpus=config.cpus_per_entry,
-        )
-        for result in results.iter_rows():
-            entry_id = result["entry_id"]
-            if result["ok"]:
-                writer.commit(entry_id)
-                ok.append(entry_id)
-                log.info(
-                    "ingest: %s: %d of %d boxes kept, %.1f s",
-                    entry_id,
-                    result["n_subgrids"],
-                    result["n_boxes_total"],
-                    result["seconds"],
-                )
-            else:
-                writer.quarantine(entry_id, result["error"], result["reason"])
-                failed.append(entry_id)
-                log.warning("ingest: %s quarantined: %s: %s", entry_id, result["error"], result["reason"])
-            log.info(
-                "ingest: done %d, failed %d, remaining %d", len(ok), len(failed), len(todo) - len(ok) - len(failed)
+    with StoreWriter(store_url, config.layout()) as writer:
+        done = set(writer.committed)
+        todo = [r for r in rows if r.entry_id not in done]
+        log.info("ingest: %d entries, %d already in the store, %d to do", len(rows), len(rows) - len(todo), len(todo))
+        ok = _ingest_entries(writer, todo, store_url, config, address, num_cpus)
+        store = SubgridStore.open(store_url)
+        if store.entries:
+            meta = {e: store.entry_metadata(e) for e in store.entries}
+            method, assignment = assign_splits(
+                {e: m["resolution"] for e, m in meta.items()},
+                {e: [s["sequence"] for s in m["sequences"]] for e, m in meta.items()},
+                config.splits,
             )
-    store = SubgridStore.open(store_url)
-    if store.entries:
-        meta = {e: store.entry_metadata(e) for e in store.entries}
-        method, assignment = assign_splits(
-            {e: m["resolution"] for e, m in meta.items()},
-            {e: [s["sequence"] for s in m["sequences"]] for e, m in meta.items()},
-            config.splits,
-        )
-        writer.set_splits(method, assignment)
+            writer.set_splits(method, assignment)
     store = SubgridStore.open(store_url)
     return {
         "store": store_url,
@@ -107,3 +80,43 @@ def run_ingest(
         "n_subgrids": len(store.index),
         "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def _ingest_entries(
+    writer: StoreWriter,
+    todo: list[ManifestRow],
+    store_url: str,
+    config: IngestConfig,
+    address: str | None,
+    num_cpus: int | None,
+) -> list[str]:
+    """One Ray task per entry; commit or quarantine each as results stream in. Returns the committed ids."""
+    ok: list[str] = []
+    failed: list[str] = []
+    if not todo:
+        return ok
+    ensure_ray(address, num_cpus)
+    items = [{"row": r.model_dump_json()} for r in todo]
+    dataset = ray.data.from_items(items, override_num_blocks=len(items))
+    results = dataset.map(
+        partial(_task, config_json=config.model_dump_json(), store_url=store_url),
+        num_cpus=config.cpus_per_entry,
+    )
+    for result in results.iter_rows():
+        entry_id = result["entry_id"]
+        if result["ok"]:
+            writer.commit(entry_id)
+            ok.append(entry_id)
+            log.info(
+                "ingest: %s: %d of %d boxes kept, %.1f s",
+                entry_id,
+                result["n_subgrids"],
+                result["n_boxes_total"],
+                result["seconds"],
+            )
+        else:
+            writer.quarantine(entry_id, result["error"], result["reason"])
+            failed.append(entry_id)
+            log.warning("ingest: %s quarantined: %s: %s", entry_id, result["error"], result["reason"])
+        log.info("ingest: done %d, failed %d, remaining %d", len(ok), len(failed), len(todo) - len(ok) - len(failed))
+    return ok

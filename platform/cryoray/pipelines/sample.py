@@ -40,7 +40,6 @@ def ingest_sample_in_process(url: Path) -> Path:
     """The sample as a sub-grid store at ``url`` (default ingest settings), without Ray: for tests
     and benchmarks that need a real store fast."""
     entry, config = haemoglobin(), IngestConfig()
-    writer = StoreWriter(str(url), config.layout())
     row = ManifestRow(
         entry_id=entry.entry_id,
         map=str(entry.map),
@@ -48,8 +47,9 @@ def ingest_sample_in_process(url: Path) -> Path:
         sequence=str(entry.sequence),
         resolution=entry.resolution,
     )
-    ingest_entry(row, config, str(url), config.layout())
-    writer.commit(entry.entry_id)
+    with StoreWriter(str(url), config.layout()) as writer:
+        ingest_entry(row, config, str(url), config.layout())
+        writer.commit(entry.entry_id)
     return url
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cryoray.store.lease import StoreLockedError, WriterLease
 from cryoray.store.reader import SubgridStore, store_info
 from cryoray.store.schema import LABEL_KINDS, SCHEMA_VERSION, StoreSchemaError
 from cryoray.store.writer import EntryGrids, StoreLayout, StoreWriter, write_entry
@@ -11,9 +12,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "EntryGrids",
     "StoreLayout",
+    "StoreLockedError",
     "StoreSchemaError",
     "StoreWriter",
     "SubgridStore",
+    "WriterLease",
     "store_info",
     "write_entry",
 ]

@@ -2,21 +2,26 @@
 
 Entries are written independently (by parallel tasks, :func:`write_entry`) into their own
 groups; an entry becomes visible only when :meth:`StoreWriter.commit` adds its id to the root's
-sorted ``entries`` list. Only one process (the ingest driver) opens the root and commits.
+sorted ``entries`` list. Only one process (the ingest driver) opens the root and commits: a
+:class:`StoreWriter` holds the store's writer lease (:mod:`cryoray.store.lease`) until closed.
 """
 
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import TracebackType
 
+import fsspec
 import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
 from cryoray.errors import SourceError
 from cryoray.preprocessing.tiling import Tiling, extract_box
+from cryoray.store.lease import LEASE_FILE, WriterLease
 from cryoray.store.schema import SCHEMA_VERSION, StoreSchemaError, array_dtypes, validate_entry, validate_root
 
 __all__ = ["EntryGrids", "StoreLayout", "StoreWriter", "write_entry"]
@@ -120,17 +125,35 @@ def write_entry(
 
 
 class StoreWriter:
-    """Create or reopen a store for ingest.
+    """Create or reopen a store for ingest, as its only writer until :meth:`close` (or ``with``).
 
     Args:
         url: local path or fsspec URL of the store.
         layout: store-wide settings; must equal those of an existing store.
+        lease_ttl_s: see :class:`~cryoray.store.lease.WriterLease`.
+
+    Raises:
+        StoreLockedError: another writer has the store open.
     """
 
-    def __init__(self, url: str | os.PathLike, layout: StoreLayout) -> None:
+    def __init__(self, url: str | os.PathLike, layout: StoreLayout, *, lease_ttl_s: float = 60.0) -> None:
         self.url = os.fspath(url)
         self.layout = layout
-        wanted = layout.to_attrs()
+        self.lease = WriterLease(self.url, ttl_s=lease_ttl_s)
+        self.lease.acquire()
+        # Released on close, or when the writer is dropped unclosed (the lease refers to no writer).
+        self._release = weakref.finalize(self, self.lease.release)
+        try:
+            self._open_root()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_root(self) -> None:
+        wanted = self.layout.to_attrs()
+        found = self._names()
+        if found and "zarr.json" not in found:  # checked before zarr writes its own file into the folder
+            raise SourceError(self.url, "exists and is not a cryoray store")
         try:
             self.root = zarr.open_group(self.url, mode="a")
         except (OSError, ValueError) as exc:
@@ -143,12 +166,31 @@ class StoreWriter:
                     self.url, "existing store was made with other settings (tiling, labels, dtype...)"
                 )
         else:
-            if len(list(self.root.keys())):
+            if found - {"zarr.json"}:
                 raise SourceError(self.url, "exists and is not a cryoray store")
             attrs = {"cryoray_store": wanted, "entries": [], "quarantine": [], "splits": None}
             validate_root(attrs, source=self.url)
             self.root.attrs.put(attrs)
         self.root.require_group("entries")
+
+    def _names(self) -> set[str]:
+        """What the store's folder holds, besides the writer lease (nothing for a new store)."""
+        fs, path = fsspec.core.url_to_fs(self.url)
+        try:
+            listing = fs.ls(path, detail=False, refresh=True)
+        except FileNotFoundError:
+            return set()
+        return {p.rstrip("/").rsplit("/", 1)[-1] for p in listing} - {LEASE_FILE}
+
+    def close(self) -> None:
+        """Give up the writer lease; the writer is not used afterwards."""
+        self._release()
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
 
     @property
     def committed(self) -> list[str]:
@@ -156,6 +198,7 @@ class StoreWriter:
 
     def commit(self, entry_id: str) -> None:
         """Make a fully written entry visible (single writer: the ingest driver)."""
+        self.lease.check()
         if entry_id not in self.root.require_group("entries"):
             raise ValueError(f"entry {entry_id} was not written")
         attrs = dict(self.root.attrs)
@@ -165,6 +208,7 @@ class StoreWriter:
 
     def quarantine(self, entry_id: str, error: str, reason: str) -> None:
         """Record a failed entry (replacing an earlier record of it)."""
+        self.lease.check()
         attrs = dict(self.root.attrs)
         records = [q for q in attrs["quarantine"] if q["entry_id"] != entry_id]
         records.append({"entry_id": entry_id, "error": error, "reason": reason})
@@ -175,6 +219,8 @@ class StoreWriter:
         self.root.attrs.put(attrs)
 
     def set_splits(self, method: Mapping[str, object], assignment: Mapping[str, str]) -> None:
+        """Record the train/val/test assignment of the committed entries."""
+        self.lease.check()
         attrs = dict(self.root.attrs)
         attrs["splits"] = {"method": dict(method), "assignment": dict(sorted(assignment.items()))}
         validate_root(attrs, source=self.url)
