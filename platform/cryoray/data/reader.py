@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import ray
@@ -62,6 +63,8 @@ def read_subgrids(
     *,
     augment: AugmentConfig | None = None,
     shuffle: bool = True,
+    blocks_per_task: int | None = None,
+    ray_remote_args: dict[str, Any] | None = None,
 ) -> ray.data.Dataset:
     """A dataset of rows ``{name: (B, B, B) array}`` over ``blocks`` of the store at ``url``.
 
@@ -71,11 +74,18 @@ def read_subgrids(
         names: arrays to read (``input`` and the labels a task needs).
         augment: augmentation for training; None for validation and inference.
         shuffle: randomise block order on each pass and row order within blocks.
+        blocks_per_task: planned blocks one read task reads; None: about :data:`SUBGRIDS_PER_TASK`
+            sub-grids' worth, and at least two tasks.
+        ray_remote_args: Ray options of the read tasks (``num_cpus``, ``runtime_env``...), for tuning.
     """
     if not blocks:
         raise ValueError(f"{url}: no sub-grids selected")
+    if blocks_per_task is not None and blocks_per_task < 1:
+        raise ValueError(f"blocks_per_task must be at least 1, not {blocks_per_task}")
     items = [{"entry_id": b.entry_id, "start": b.start, "stop": b.stop, "keep": list(b.keep or ())} for b in blocks]
-    per_task = max(1, min(round(SUBGRIDS_PER_TASK * len(blocks) / sum(b.size for b in blocks)), -(-len(blocks) // 2)))
+    per_task = blocks_per_task or max(
+        1, min(round(SUBGRIDS_PER_TASK * len(blocks) / sum(b.size for b in blocks)), -(-len(blocks) // 2))
+    )
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     if shuffle:
         ds = ds.randomize_block_order()
@@ -84,4 +94,5 @@ def read_subgrids(
         batch_size=per_task,
         batch_format="numpy",
         fn_kwargs={"url": url, "names": tuple(names), "augment": augment, "shuffle": shuffle},
+        **(ray_remote_args or {}),
     )
