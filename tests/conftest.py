@@ -1,4 +1,7 @@
-"""Shared fixtures: the real maps in ../shared/data/real and small synthetic maps."""
+"""Session fixtures: small synthetic maps, local S3 and EMDB-like servers, local Ray, the sample store.
+
+Helpers (real-data paths, servers) live in tests/support.
+"""
 
 from __future__ import annotations
 
@@ -13,36 +16,8 @@ import pytest
 
 from cryoray.io import DensityMap, GridFrame
 from cryoray.pipelines.sample import ingest_sample_in_process
-from tests.servers import emdb_layout, http_server, moto_s3, s3_env, stop_test_cluster
-
-REPO = Path(__file__).resolve().parents[1]
-REAL = REPO.parent / "shared" / "data" / "real"
-BAD_INPUTS = REPO / "tests" / "bad_inputs"
-
-#: label -> path of a real map (relative to REAL)
-REAL_MAPS = {
-    "3488": "EMD-3488_5ME2_haemoglobin/emd_3488.mrc",
-    "3488-mask": "EMD-3488_5ME2_haemoglobin/emd_3488_contour_mask.mrc",
-    "21457-origin": "EMD-21457_6VYB_spike-NTD-segment/emd_21457_seg.mrc",
-    "21457-nstart": "EMD-21457_6VYB_spike-NTD-segment/emd_21457_seg_nstart.mrc",
-    "21457-orig0": "EMD-21457_6VYB_spike-NTD-segment/emd_21457_seg_orig0.mrc",
-    "0093-gz": "EMD-0093_6GYN_HCN4-masked/MAP_m4A.mrc.gz",
-    "1883": "EMD-1883_RNA-PolII/emd_1883.map.mrc",
-    "8249-negstart": "EMD-8249_5KHE_rubella-capsid/emd_8249.map",
-    "3197": "EMD-3197_subtomo_header-edge-case/EMD-3197.map",
-    "5170": "EMD-5170_actin-related/emd_5170.map",
-    "2513": "EMD-2513_Frh_map+seq/emd_2513.mrc",
-    "1461": "EMD-1461_rotavirus-VP6_map+seq/emd_1461.mrc",
-    "3j9s": "3J9S-A_rotavirus-VP6_map+seq/3j9sA.mrc",
-    "6824": "EMD-6824_map+seq/6824.mrc",
-}
-
-
-def real(relative: str) -> Path:
-    """Path of a file under shared/data/real; fails (never skips) when shared/ is missing."""
-    path = REAL / relative
-    assert path.is_file(), f"missing test data {path}: ../shared must sit beside the repository"
-    return path
+from tests.support.data import REAL_MAPS, real
+from tests.support.servers import emdb_layout, http_server, moto_s3, s3_env, stop_test_cluster
 
 
 @pytest.fixture
@@ -113,8 +88,3 @@ def ray_local(s3_endpoint):
 def sample_store(tmp_path_factory) -> Path:
     """The bundled EMD-3488 sample ingested in-process (c2s, all labels): a real store for data and training tests."""
     return ingest_sample_in_process(tmp_path_factory.mktemp("train") / "sample.zarr")
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    """Every file below ``root`` by relative path, for byte-for-byte comparisons of stores."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

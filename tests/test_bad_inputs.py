@@ -20,7 +20,7 @@ from cryoray.io.models import read_model
 from cryoray.io.sequences import read_fasta
 from cryoray.metrics import fit_check
 from cryoray.preprocessing import PrepareConfig, prepare_map
-from tests.conftest import BAD_INPUTS, REAL_MAPS, real
+from tests.support.data import BAD_INPUTS, REAL_MAPS, real
 
 CASES = json.loads((BAD_INPUTS / "manifest.json").read_text())
 FIT_MAP = REAL_MAPS["8249-negstart"]

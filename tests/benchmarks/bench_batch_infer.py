@@ -1,6 +1,8 @@
 """Benchmark: batch inference over every real map in ../shared/data/real, in entries/min.
 
-    .venv/bin/python tests/benchmarks/bench_batch_infer.py [--cpus 2] [--build]
+    .venv/bin/python -m tests.benchmarks.bench_batch_infer [--cpus 2] [--build] [--smallest N] [--smoke]
+
+(from the repository root; ``--smoke``: the 3 smallest maps, with model building).
 
 A tiny random-weight SegFormer3D (32³ boxes, atom + amino-acid heads, as tests/infer) on a
 local Ray instance with one predictor actor; each entry writes its P(Cα) map on the input's
@@ -12,17 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-REAL = REPO.parent / "shared" / "data" / "real"
-sys.path.insert(0, str(REPO))
+from tests.benchmarks.common import parse_args
+from tests.support.data import REAL
+from tests.support.models import write_segment_checkpoint
 
 
-def manifest_of_real_maps(path: Path) -> Path:
-    lines = ["entry_id,map,sequence"]
+def manifest_of_real_maps(path: Path, smallest: int | None = None) -> Path:
+    """A batch manifest (``entry_id,map,sequence``) of the real maps, or of the ``smallest`` ones by file size."""
+    rows = []
     for folder in sorted(p for p in REAL.iterdir() if p.is_dir()):
         maps = sorted(
             m
@@ -32,27 +34,28 @@ def manifest_of_real_maps(path: Path) -> Path:
         fasta = sorted(folder.glob("*.fasta"))
         for m in maps:
             entry = folder.name.split("_")[0] + ("" if len(maps) == 1 else "-" + m.name.split(".")[0])
-            lines.append(f"{entry},{m},{fasta[0] if fasta else ''}")
-    path.write_text("\n".join(lines) + "\n")
+            rows.append((m.stat().st_size, f"{entry},{m},{fasta[0] if fasta else ''}"))
+    if smallest is not None:
+        rows = sorted(rows)[:smallest]
+    path.write_text("\n".join(["entry_id,map,sequence", *(line for _, line in rows)]) + "\n")
     return path
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--build", action="store_true", help="also thread models for entries with a FASTA")
-    args = parser.parse_args()
+    parser.add_argument("--smallest", type=int, help="only the N smallest map files")
+    args = parse_args(parser, {"smallest": 3, "build": True})
     import ray
 
     from cryoray.infer.batch import run_batch_inference
     from cryoray.infer.batch_config import BatchInferConfig
-    from tests.infer.conftest import CE, TINY_SEGFORMER, write_checkpoint
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        targets = {"atom": {"label": "atom", "loss": CE}, "amino_acid": {"label": "amino_acid", "loss": CE}}
-        checkpoint = write_checkpoint(tmp_path / "ckpt", TINY_SEGFORMER, targets)
-        manifest = manifest_of_real_maps(tmp_path / "manifest.csv")
+        checkpoint = write_segment_checkpoint(tmp_path / "ckpt")
+        manifest = manifest_of_real_maps(tmp_path / "manifest.csv", args.smallest)
         config = BatchInferConfig.model_validate(
             {
                 "models": [str(checkpoint)],

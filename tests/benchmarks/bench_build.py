@@ -1,8 +1,10 @@
 """Benchmark: sequence threading (cryoray.modelbuild) on realistic states from deposited models.
 
-    .venv/bin/python tests/benchmarks/bench_build.py [--quick] [--dense-limit 600] [--json out.json]
+    .venv/bin/python -m tests.benchmarks.bench_build [--quick] [--dense-limit 600] [--json out.json] [--smoke]
 
-Inputs (tests/modelbuild/synthetic.py): the Cα atoms of 5ME2 (4 chains), 6GYN (4 chains), 1WCM
+(from the repository root; ``--smoke``: 5ME2 at 0.3 Å noise only, ours and dense).
+
+Inputs (tests/support/building.py): the Cα atoms of 5ME2 (4 chains), 6GYN (4 chains), 1WCM
 (12 chains) and three copies of 1WCM 200 Å apart (36 chains, 11,706 residues); Gaussian noise
 of 0, 0.3 and 0.5 Å per axis; 0 % or 5 % of the true Cα removed; 30 % decoys 1.5–3 Å from true
 Cα atoms; Dirichlet amino-acid rows favouring the true residue (decoys: their neighbour's).
@@ -13,7 +15,7 @@ cache), reporting wall time, peak RSS (VmHWM), the fraction of residues placed w
 their true Cα (a copy of the same sequence counts), the fraction on their own state, the total
 log-score, the upper bound (sum over chains of each chain's unconstrained optimum over all
 states), and a check that no state is used twice. Beside it, where it finishes within
-``--dense-limit`` seconds, the published restart algorithm, dense (tests/modelbuild/dense_reference.py),
+``--dense-limit`` seconds, the published restart algorithm, dense (tests/support/dense_reference.py),
 scored under the same model.
 """
 
@@ -25,9 +27,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-REAL = REPO.parent / "shared" / "data" / "real"
-sys.path.insert(0, str(REPO))
+from tests.benchmarks.common import parse_args
+from tests.support.data import REAL, REPO
 
 STRUCTURES = {
     "5ME2": ("EMD-3488_5ME2_haemoglobin/5me2.pdb", 1),
@@ -39,47 +40,10 @@ STRUCTURES = {
 #: would take an estimated ~15 min per case on 2 cores, 1WCMx3 a 1.7 GiB matrix and days.
 DENSE_MAX_STATES = 3000
 
-CHILD = r"""
-import json, sys, time
-import numpy as np
-sys.path.insert(0, sys.argv[1])
-from tests.benchmarks.bench_build import make, evaluate
-def hwm():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-spec = json.loads(sys.argv[2])
-case = make(spec)
-warm = make({**spec, "structure": "5ME2", "copies": 1, "noise": 0.3, "missing": 0.0})
-if spec["method"] == "ours":
-    from cryoray.modelbuild import thread_chains
-    thread_chains(warm.states, list(zip(warm.chain_ids, warm.sequences))[:1])
-    base = hwm()
-    t0 = time.perf_counter()
-    result = thread_chains(case.states, list(zip(case.chain_ids, case.sequences)))
-    seconds = time.perf_counter() - t0
-    paths = [c.states for c in result.chains]
-    extra = {"upper_bound": result.upper_bound}
-else:
-    from cryoray.modelbuild.hmm import encode_sequence
-    from tests.modelbuild.dense_reference import dense_model, restart_threading
-    lt, le = dense_model(warm.states.xyz[:50], warm.states.aa_probs[:50])
-    restart_threading(lt, le, [encode_sequence(warm.sequences[0][:20])])
-    base = hwm()
-    t0 = time.perf_counter()
-    lt, le = dense_model(case.states.xyz, case.states.aa_probs)
-    paths = restart_threading(lt, le, [encode_sequence(s) for s in case.sequences])
-    seconds = time.perf_counter() - t0
-    extra = {}
-peak = hwm()
-print(json.dumps({**evaluate(case, paths), **extra, "seconds": seconds, "peak_rss_bytes": peak,
-                  "peak_over_start_bytes": peak - base}))
-"""
-
 
 def make(spec: dict):
     """The synthetic case of a spec (structure, copies, noise, missing, seed)."""
-    from tests.modelbuild.synthetic import make_case, model_chains, tile
+    from tests.support.building import make_case, model_chains, tile
 
     path, _ = STRUCTURES[spec["structure"]]
     ids, seqs, xyzs = model_chains(str(REAL / path))
@@ -122,10 +86,58 @@ def evaluate(case, paths: list) -> dict:
     }
 
 
+def hwm() -> int:
+    """Peak resident memory of this process so far (VmHWM), in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def run_case(spec: dict) -> dict:
+    """One case in this (fresh) process, after a warm-up on a small case: the evaluation, time and peak RSS."""
+    import time
+
+    case = make(spec)
+    warm = make({**spec, "structure": "5ME2", "copies": 1, "noise": 0.3, "missing": 0.0})
+    if spec["method"] == "ours":
+        from cryoray.modelbuild import thread_chains
+
+        thread_chains(warm.states, list(zip(warm.chain_ids, warm.sequences, strict=True))[:1])
+        base = hwm()
+        t0 = time.perf_counter()
+        result = thread_chains(case.states, list(zip(case.chain_ids, case.sequences, strict=True)))
+        seconds = time.perf_counter() - t0
+        paths = [c.states for c in result.chains]
+        extra = {"upper_bound": result.upper_bound}
+    else:
+        from cryoray.modelbuild.hmm import encode_sequence
+        from tests.support.dense_reference import dense_model, restart_threading
+
+        lt, le = dense_model(warm.states.xyz[:50], warm.states.aa_probs[:50])
+        restart_threading(lt, le, [encode_sequence(warm.sequences[0][:20])])
+        base = hwm()
+        t0 = time.perf_counter()
+        lt, le = dense_model(case.states.xyz, case.states.aa_probs)
+        paths = restart_threading(lt, le, [encode_sequence(s) for s in case.sequences])
+        seconds = time.perf_counter() - t0
+        extra = {}
+    peak = hwm()
+    return {
+        **evaluate(case, paths),
+        **extra,
+        "seconds": seconds,
+        "peak_rss_bytes": peak,
+        "peak_over_start_bytes": peak - base,
+    }
+
+
 def run_child(spec: dict, limit: float) -> dict:
+    """:func:`run_case` in a fresh process (``--child``), given up after ``limit`` seconds."""
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", CHILD, str(REPO), json.dumps(spec)],
+            [sys.executable, "-m", "tests.benchmarks.bench_build", "--child", json.dumps(spec)],
+            cwd=REPO,
             capture_output=True,
             text=True,
             timeout=limit,
@@ -140,16 +152,22 @@ def run_child(spec: dict, limit: float) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="0.3 Å noise only, no dense reference")
+    parser.add_argument("--quick", action="store_true", help="0.3 Å noise and no Cα missing only, no dense reference")
+    parser.add_argument("--noises", type=float, nargs="+", default=[0.0, 0.3, 0.5], help="Å per axis")
+    parser.add_argument("--missings", type=float, nargs="+", default=[0.0, 0.05], help="fractions of true Cα removed")
     parser.add_argument("--structures", nargs="*", default=list(STRUCTURES))
     parser.add_argument(
         "--dense-limit", type=float, default=600.0, help="seconds before the dense reference is given up"
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", help="also write all rows to this file")
-    args = parser.parse_args()
-    noises = (0.3,) if args.quick else (0.0, 0.3, 0.5)
-    missings = (0.0,) if args.quick else (0.0, 0.05)
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # one case, in the process run_child starts
+    args = parse_args(parser, {"structures": ["5ME2"], "noises": [0.3], "missings": [0.0]})
+    if args.child:
+        print(json.dumps(run_case(json.loads(args.child))))
+        return
+    noises = (0.3,) if args.quick else args.noises
+    missings = (0.0,) if args.quick else args.missings
     rows = []
     header = (
         f"{'case':<22}{'method':<8}{'states':>7}{'res':>7}{'time s':>8}{'peak MB':>8}{'on Cα':>7}{'own':>7}"

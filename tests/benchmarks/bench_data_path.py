@@ -1,8 +1,10 @@
 """Benchmark: sub-grids/s the training data path delivers, from a local store and from S3.
 
-    .venv/bin/python tests/benchmarks/bench_data_path.py [--store /tmp/bench_store/store.zarr] \
-        [--repeat 10] [--passes 5]
-    # smoke: --repeat 2 --passes 2 --sweep-passes 1 --sweep block --sources local
+    .venv/bin/python -m tests.benchmarks.bench_data_path [--store /tmp/bench_store/store.zarr] \
+        [--repeat 10] [--passes 5] [--smoke]
+
+(from the repository root; ``--smoke``: a store of the two small entries, one pass of the baseline and of
+the ``best`` settings, local and S3).
 
 What is timed is what a training worker consumes: ``read_subgrids(url, blocks, ["input", "atom"])``
 (shuffled blocks, no augmentation unless ``--augment P``) iterated with
@@ -12,7 +14,7 @@ of a local Ray instance of ``--cpus`` CPUs. One pass = every planned block once;
 the baseline is a warm-up (worker processes start and open the store) and is not counted; knob
 settings reuse those workers, and those that need new ones get their own warm-up pass.
 
-Data: a store of the real entries of tests.pipelines.test_ingest.ENTRIES (32³ float16 input, uint8
+Data: a store of the real entries of tests.support.data.ENTRIES (32³ float16 input, uint8
 labels; ~450 sub-grids, built in ~45 s on 2 cores when ``--store`` does not exist yet; kept there
 for reuse, or in a temp folder without ``--store``). Its blocks are repeated ``--repeat`` times so a
 pass is several thousand sub-grids. The S3 source is the same store copied (s3fs ``put``) into a
@@ -23,17 +25,20 @@ arrays as stored decoded (float16 input + uint8 atom, 96 KiB per sub-grid) and a
 disk, time to the first batch, and the S3/local ratio. Goals: >= 1500 sub-grids/s locally, S3 >=
 50 % of local.
 
+Every configuration is cryoray's ``read_subgrids`` with its arguments (``blocks_per_task``,
+``ray_remote_args``); each pass must deliver every planned sub-grid (but the last partial batch).
+
 Knobs (``--sweep``; each changes one thing from the baseline):
   block     data.block_subgrids 64 / 256 (baseline: None = 4 chunks = 128; a block never spans
             entries, so with small entries blocks stay smaller than asked)
-  group     4 or 8 planned blocks per read task (map_batches(batch_size=4/8) in a copy of
-            read_subgrids; cryoray's _read already loops over the rows of a batch): fewer, larger
-            tasks, since Ray Data costs tens of ms of CPU per task
+  group     1 or 8 planned blocks per read task (baseline: read_subgrids' choice, about
+            SUBGRIDS_PER_TASK sub-grids: 4 blocks of 128): fewer, larger tasks, since Ray Data
+            costs tens of ms of CPU per task
   batch     batch size 8 / 128 (baseline 32)
   parallel  Ray Data limited to 1 CPU (DataContext.execution_options.resource_limits.cpu = 1: what a
             Ray Train run with one 1-CPU worker on 2 CPUs leaves the reads: one read task at a time)
-  taskcpus  read tasks of 0.5 CPU (up to 2x as many reads in flight; a copy of read_subgrids that
-            passes num_cpus=0.5 to map_batches). Slow: Ray keeps only about num_cpus idle workers
+  taskcpus  read tasks of 0.5 CPU (up to 2x as many reads in flight; ray_remote_args
+            {"num_cpus": 0.5}). Slow: Ray keeps only about num_cpus idle workers
             and kills the rest within seconds, so every pass starts workers and reopens the store
   prefetch  iter_torch_batches(prefetch_batches=4) (baseline and cryoray.train.loop: 1)
   shuffle   local_shuffle_buffer_size 0 (what the buffer costs)
@@ -53,18 +58,14 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-REAL = REPO.parent / "shared" / "data" / "real"
-sys.path.insert(0, str(REPO))
-
-from tests.pipelines.test_ingest import ENTRIES, write_manifest
-from tests.servers import moto_s3, s3_env
+from tests.benchmarks.common import build_store, parse_args
+from tests.support.data import ENTRIES, SMALL
+from tests.support.servers import marked_pids, moto_s3, s3_env
 
 NAMES = ("input", "atom")
 BYTES_PER_VOXEL = 2 + 1  # float16 input + uint8 atom, as stored
@@ -73,7 +74,7 @@ GOAL_RATIO = 0.5
 
 BASELINE = {
     "block_subgrids": None,
-    "blocks_per_task": 1,
+    "blocks_per_task": None,
     "batch_size": 32,
     "shuffle_buffer": 256,
     "prefetch_batches": 1,
@@ -84,7 +85,7 @@ BASELINE = {
 NO_HEAD = '{"max_concurrency": 1}'  # s3fs then skips the HEAD (size) request before each chunk GET
 SWEEPS = {
     "block": [{"block_subgrids": 64}, {"block_subgrids": 256}],
-    "group": [{"blocks_per_task": 4}, {"blocks_per_task": 8}],
+    "group": [{"blocks_per_task": 1}, {"blocks_per_task": 8}],
     "batch": [{"batch_size": 8}, {"batch_size": 128}],
     "parallel": [{"data_cpu_limit": 1}],
     "taskcpus": [{"task_cpus": 0.5}],
@@ -97,23 +98,6 @@ SWEEPS = {
     ],
 }
 DEFAULT_SWEEP = ["block", "group", "batch", "parallel", "s3", "best"]
-
-
-def build_store(path: Path, cpus: int) -> None:
-    """Ingest the real entries with models (as bench_ingest.py does) into a new store at ``path``."""
-    from cryoray.pipelines.ingest import run_ingest
-    from cryoray.pipelines.ingest_config import IngestConfig
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [(e, *(REAL / p for p in v[:3]), v[3]) for e, v in ENTRIES.items()]
-    manifest = write_manifest(path.parent / f"{path.name}.manifest.csv", rows)
-    t0 = time.perf_counter()
-    report = run_ingest(str(manifest), str(path), IngestConfig(), num_cpus=cpus)
-    print(
-        f"built {path}: {report['n_subgrids']} sub-grids of {len(report['ingested'])} entries in "
-        f"{time.perf_counter() - t0:.0f} s",
-        flush=True,
-    )
 
 
 def copy_to_s3(local: Path, bucket: str) -> str:
@@ -170,29 +154,17 @@ def data_context(cpu_limit: float | None) -> Iterator[None]:
 
 
 def dataset(url: str, blocks: list, knobs: dict, augment):
-    """The dataset of one configuration: cryoray's read_subgrids itself, or for the knobs it has no
-    argument for (blocks per task, task CPUs, s3fs options) a copy of it with those."""
-    import ray.data
-
+    """The dataset of one configuration: cryoray's read_subgrids with the knobs' blocks per task and task options."""
     from cryoray.data import read_subgrids
-    from cryoray.data.reader import _read
 
+    remote: dict[str, object] = {}
+    if knobs["task_cpus"] is not None:
+        remote["num_cpus"] = knobs["task_cpus"]
+    if knobs["fsspec_s3"] is not None:  # s3fs options through fsspec's config, in fresh workers
+        remote["runtime_env"] = {"env_vars": {"FSSPEC_S3": knobs["fsspec_s3"]}}
     with data_context(knobs["data_cpu_limit"]):
-        if knobs["task_cpus"] is None and knobs["blocks_per_task"] == 1 and knobs["fsspec_s3"] is None:
-            return read_subgrids(url, blocks, list(NAMES), augment=augment)
-        # read_subgrids line for line (the read function is cryoray's), with num_cpus for the read
-        # tasks and/or several blocks per task (map_batches bundles that many one-row input blocks).
-        extra: dict[str, object] = {"num_cpus": knobs["task_cpus"]} if knobs["task_cpus"] is not None else {}
-        if knobs["fsspec_s3"] is not None:  # s3fs options through fsspec's config, in fresh workers
-            extra["runtime_env"] = {"env_vars": {"FSSPEC_S3": knobs["fsspec_s3"]}}
-        items = [{"entry_id": b.entry_id, "start": b.start, "stop": b.stop, "keep": list(b.keep or ())} for b in blocks]
-        ds = ray.data.from_items(items, override_num_blocks=len(items)).randomize_block_order()
-        return ds.map_batches(
-            _read,
-            batch_size=knobs["blocks_per_task"],
-            batch_format="numpy",
-            **extra,
-            fn_kwargs={"url": url, "names": NAMES, "augment": augment, "shuffle": True},
+        return read_subgrids(
+            url, blocks, list(NAMES), augment=augment, blocks_per_task=knobs["blocks_per_task"], ray_remote_args=remote
         )
 
 
@@ -217,9 +189,7 @@ class CpuMeter:
         self.ray_dir = ray_dir
 
     def read(self) -> dict[str, dict[int, float]]:
-        from tests.servers import _marked_pids
-
-        ray_pids = set(_marked_pids([], self.ray_dir)) - {os.getpid()}
+        ray_pids = set(marked_pids([], self.ray_dir)) - {os.getpid()}
         moto = set()
         for proc in Path("/proc").iterdir():
             if proc.name.isdigit():
@@ -278,6 +248,10 @@ def measure(
     before = meter.read()
     runs = [time_pass(ds, knobs) for _ in range(passes)]
     cpu = meter.used(before, meter.read())
+    planned = sum(b.size for b in blocks)
+    delivered = {n for n, _, _ in runs}
+    if delivered != {planned - planned % knobs["batch_size"]}:  # drop_last: all but the last partial batch
+        raise SystemExit(f"{label(knobs)} on {url}: passes gave {sorted(delivered)} sub-grids of {planned} planned")
     rates = [n / s for n, s, _ in runs]
     total = sum(n for n, _, _ in runs)
     decoded = box**3 * BYTES_PER_VOXEL
@@ -320,10 +294,11 @@ def main() -> None:
     )
     parser.add_argument("--sources", nargs="+", default=["local", "s3"], choices=["local", "s3"])
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray instance")
+    parser.add_argument("--entries", nargs="+", default=list(ENTRIES), choices=list(ENTRIES), help="store to build")
     parser.add_argument(
         "--augment", type=float, default=0.0, help="rot90 and flip probability (training uses 0.4; 0 = none)"
     )
-    args = parser.parse_args()
+    args = parse_args(parser, {"entries": list(SMALL), "repeat": 1, "passes": 1, "sweep_passes": 1, "sweep": ["best"]})
 
     import ray
     import ray.data
@@ -349,7 +324,7 @@ def main() -> None:
 
         store_path = args.store or tmp / "store.zarr"
         if not store_path.exists():
-            build_store(store_path, args.cpus)
+            build_store(store_path, args.cpus, args.entries)
         store = SubgridStore.open(store_path)
         n_subgrids = len(store.index)
         box = int(store.settings["tiling"]["box"])

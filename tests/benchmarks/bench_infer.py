@@ -8,8 +8,11 @@ transfers excluded from it; goal ≤ 10 %).
 On a small CPU machine the whole map takes long; ``--crop N`` predicts an N³ block from the
 map's centre and extrapolates the full-map time from the per-box time (said so in the output).
 
-    .venv/bin/python tests/benchmarks/bench_infer.py --crop 96
-    .venv/bin/python tests/benchmarks/bench_infer.py --device cuda --batch-size 16
+    .venv/bin/python -m tests.benchmarks.bench_infer --crop 96
+    .venv/bin/python -m tests.benchmarks.bench_infer --device cuda --batch-size 16
+    .venv/bin/python -m tests.benchmarks.bench_infer --smoke    # a 32 Å block: one box
+
+(from the repository root).
 """
 
 from __future__ import annotations
@@ -17,14 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from cryoray.infer import InferConfig, Predictor, TilePlan, predict_map
 from cryoray.infer.predictor import heads_from_config
@@ -32,9 +31,10 @@ from cryoray.io import DensityMap, GridFrame, read_map
 from cryoray.models import build_model
 from cryoray.models.config import UNETRPPConfig
 from cryoray.train.config import TargetConfig
-from tests.conftest import REAL_MAPS, real
+from tests.benchmarks.common import parse_args
+from tests.support.data import REAL_MAPS, REPO, real
 
-CONFIG = Path(__file__).resolve().parents[2] / "platform/cryoray/train/configs/cryoten_unetrpp.yaml"
+CONFIG = REPO / "platform/cryoray/train/configs/cryoten_unetrpp.yaml"
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--crop", type=int, help="predict only an N³ block (Å) from the prepared map's centre")
     parser.add_argument("--blend", default="constant", choices=("constant", "gaussian"))
-    args = parser.parse_args()
+    args = parse_args(parser, {"crop": 32, "batch_size": 1})
 
     train = yaml.safe_load(CONFIG.read_text())
     model_config = UNETRPPConfig.model_validate(train["model"])

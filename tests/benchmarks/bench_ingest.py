@@ -1,6 +1,8 @@
 """Benchmark: ingest throughput, peak RAM of the largest entry, and our store vs per-sub-grid .npz.
 
-    .venv/bin/python tests/benchmarks/bench_ingest.py [--cpus 2] [--reads 2000]
+    .venv/bin/python -m tests.benchmarks.bench_ingest [--cpus 2] [--reads 2000] [--smoke]
+
+(from the repository root; ``--smoke``: the two small entries, EMD-3488 as the "largest", 50 reads, one epoch).
 
 1. Ingest of every real entry with a model in ../shared/data/real on a local Ray instance:
    entries/min and sub-grids/s per core.
@@ -25,11 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
-REAL = REPO.parent / "shared" / "data" / "real"
-sys.path.insert(0, str(REPO))
-
-from tests.pipelines.test_ingest import ENTRIES, write_manifest
+from tests.benchmarks.common import parse_args
+from tests.support.data import ENTRIES, REAL, SMALL, local_rows, write_manifest
 
 BIG_ENTRY_CHILD = r"""
 import json, sys
@@ -57,7 +56,11 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--reads", type=int, default=2000, help="single random sub-grid reads per layout")
     parser.add_argument("--epochs", type=int, default=3, help="epochs read per layout (the best counts)")
-    args = parser.parse_args()
+    parser.add_argument("--entries", nargs="+", default=list(ENTRIES), choices=list(ENTRIES), help="entries to ingest")
+    parser.add_argument(
+        "--largest", default="EMD-0093", choices=list(ENTRIES), help="the entry whose peak RSS is measured"
+    )
+    args = parse_args(parser, {"entries": list(SMALL), "largest": "EMD-3488", "reads": 50, "epochs": 1})
 
     import ray
 
@@ -69,8 +72,7 @@ def main() -> None:
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        rows = [(e, *(REAL / p for p in v[:3]), v[3]) for e, v in ENTRIES.items()]
-        manifest = write_manifest(tmp / "m.csv", rows)
+        manifest = write_manifest(tmp / "m.csv", local_rows(args.entries))
         ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
         t0 = time.perf_counter()
         report = run_ingest(str(manifest), str(tmp / "store.zarr"), IngestConfig())
@@ -86,9 +88,9 @@ def main() -> None:
         }
         print("ingest:", results["ingest"])
 
-        m, mo, seq, res = ENTRIES["EMD-0093"]
+        m, mo, seq, res = ENTRIES[args.largest]
         row = ManifestRow(
-            entry_id="EMD-0093", map=str(REAL / m), model=str(REAL / mo), sequence=str(REAL / seq), resolution=res
+            entry_id=args.largest, map=str(REAL / m), model=str(REAL / mo), sequence=str(REAL / seq), resolution=res
         )
         out = subprocess.run(
             [sys.executable, "-c", BIG_ENTRY_CHILD, row.model_dump_json()], capture_output=True, text=True, check=True

@@ -1,6 +1,8 @@
 """Learning check, honest and small: does training on the real sample beat the untrained model?
 
-    .venv/bin/python tests/benchmarks/bench_learning.py [--epochs 12] [--regression-epochs 12]
+    .venv/bin/python -m tests.benchmarks.bench_learning [--epochs 12] [--regression-epochs 12] [--smoke]
+
+(from the repository root; ``--smoke``: one epoch of 2 steps each).
 
 On the bundled EMD-3488 sample (c2s sub-grids, 20 % of them held out by hash; neighbouring
 boxes overlap, so held-out boxes share some context with training ones):
@@ -25,6 +27,7 @@ from cryoray.config import validate_config
 from cryoray.config.loading import load_config
 from cryoray.pipelines.sample import ingest_sample_in_process
 from cryoray.train import TrainConfig, example_config, run_training
+from tests.benchmarks.common import parse_args
 
 REGRESSION_MODEL = {
     "name": "unetrpp",
@@ -48,7 +51,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--regression-epochs", type=int, default=12)
-    args = parser.parse_args()
+    parser.add_argument("--max-steps-per-epoch", type=int, help="cap on the steps of an epoch (default: none)")
+    args = parse_args(parser, {"epochs": 1, "regression_epochs": 1, "max_steps_per_epoch": 2})
     ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False)
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,6 +62,8 @@ def main() -> None:
         base.update(output=str(tmp / "runs"))
         base["data"]["store"] = str(store)
         base["schedule"]["epochs"] = args.epochs
+        if args.max_steps_per_epoch:
+            base["schedule"]["max_steps_per_epoch"] = args.max_steps_per_epoch
         t0 = time.perf_counter()
         atoms = run_training(validate_config(TrainConfig, base, source="atoms"), source="atoms")
         f1 = history(atoms, "val/output/f1/CA")

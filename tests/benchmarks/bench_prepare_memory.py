@@ -4,7 +4,9 @@ Each size runs in a fresh child process; its peak RSS (VmHWM, which, unlike ru_m
 inherited from the parent across fork/exec) is reported minus the RSS after imports, as a
 multiple of the map's float32 size. The target is <= ~4x.
 
-    .venv/bin/python tests/benchmarks/bench_prepare_memory.py [--sizes 256 512] [--voxel 1.05]
+    .venv/bin/python -m tests.benchmarks.bench_prepare_memory [--sizes 256 512] [--voxel 1.05] [--smoke]
+
+(from the repository root; ``--smoke``: one 64³ map).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from tests.benchmarks.common import parse_args
 
 CHILD = r"""
 import json, sys, time
@@ -60,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--voxel", type=float, default=1.05, help="input voxel size in Å (default: %(default)s)")
-    args = parser.parse_args()
+    args = parse_args(parser, {"sizes": [64]})
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:

@@ -28,8 +28,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.infer.conftest import TINY_UNETRPP, write_checkpoint
-from tests.servers import free_port
+from tests.support.models import ENHANCE_MODEL as TINY_UNETRPP
+from tests.support.models import write_checkpoint
+from tests.support.servers import free_port
 
 
 def synthetic_map(path: Path, n: int = 20) -> Path:

@@ -1,7 +1,7 @@
 """Benchmark: time per optimiser step in a plain PyTorch loop vs in Ray Train, and 1 -> 2 workers.
 
-    .venv/bin/python tests/benchmarks/bench_train_overhead.py [--store /tmp/bench_store/store.zarr] [--steps 30]
-    # smoke: --steps 8 --warmup 2 --max-steps-per-epoch 6 --workers 1
+    .venv/bin/python -m tests.benchmarks.bench_train_overhead [--store /tmp/bench_store/store.zarr] [--steps 30]
+    .venv/bin/python -m tests.benchmarks.bench_train_overhead --smoke  # two small entries, 3 timed steps, 1 worker
     # published sizes (slow on CPU: seconds to minutes per step): --model unetr --steps 4 --warmup 1
 
 The same model, loss (weighted CE on the ``atom`` labels with the training split's class counts),
@@ -43,20 +43,16 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-REAL = REPO.parent / "shared" / "data" / "real"
-sys.path.insert(0, str(REPO))
-
-from tests.pipelines.test_ingest import ENTRIES, write_manifest
+from tests.benchmarks.common import build_store, parse_args
+from tests.support.data import ENTRIES, SMALL
 
 GOAL_OVERHEAD = 0.10
 MODELS = {
-    # tests/train/conftest.py small_config's UNETR (hidden 32, 2 heads, features 8) scaled up a bit
+    # tests/support/training.py small_config's UNETR (hidden 32, 2 heads, features 8) scaled up a bit
     "small": {"name": "unetr", "hidden_size": 96, "mlp_dim": 192, "num_heads": 4, "feature_size": 8},
     # Cryo2Struct's UNETR as published (92.6 M parameters)
     "unetr": {"name": "unetr"},
@@ -64,23 +60,6 @@ MODELS = {
     # (published: 48³ boxes, 1 regression output)
     "unetrpp": {"name": "unetrpp", "img_size": 32, "out_channels": 4},
 }
-
-
-def build_store(path: Path, cpus: int) -> None:
-    """Ingest the real entries with models (as bench_ingest.py does) into a new store at ``path``."""
-    from cryoray.pipelines.ingest import run_ingest
-    from cryoray.pipelines.ingest_config import IngestConfig
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [(e, *(REAL / p for p in v[:3]), v[3]) for e, v in ENTRIES.items()]
-    manifest = write_manifest(path.parent / f"{path.name}.manifest.csv", rows)
-    t0 = time.perf_counter()
-    report = run_ingest(str(manifest), str(path), IngestConfig(), num_cpus=cpus)
-    print(
-        f"built {path}: {report['n_subgrids']} sub-grids of {len(report['ingested'])} entries in "
-        f"{time.perf_counter() - t0:.0f} s",
-        flush=True,
-    )
 
 
 def train_config(
@@ -161,12 +140,16 @@ def plain_loop(config, plan, *, steps: int, warmup: int, threads: int, max_subgr
     from cryoray.losses import build_loss
     from cryoray.models import build_model
     from cryoray.train.evaluate import head_inputs, head_target
-    from cryoray.train.loop import _autocast, _dtypes
     from cryoray.train.optim import Schedule, build_optimizer
+    from cryoray.train.targets import is_classification
 
     torch.set_num_threads(threads)
     labels = {head: t.label for head, t in config.targets.items()}
-    dtypes = _dtypes(labels)
+    # as cryoray.train.loop: float32 input and regression labels, int64 class labels
+    dtypes = {
+        "input": torch.float32,
+        **{v: torch.int64 if is_classification(v) else torch.float32 for v in labels.values()},
+    }
     names = ["input", *sorted(set(labels.values()))]
     parts: dict[str, list] = {n: [] for n in names}
     count = 0
@@ -188,7 +171,8 @@ def plain_loop(config, plan, *, steps: int, warmup: int, threads: int, max_subgr
     losses = {h: build_loss(t.loss, plan.class_counts.get(h)) for h, t in config.targets.items()}
     optimizer = build_optimizer(config.optimizer, model.parameters())
     schedule = Schedule(config.schedule, optimizer, warmup + steps)
-    autocast = _autocast(config, device)
+    # as cryoray.train.loop: bf16 autocast when asked for (or "auto" on a GPU; this loop runs on the CPU)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
     stamps: list[tuple[float, float, float]] = []
     optimizer.register_step_post_hook(lambda *_: stamps.append(stamp()))
     model.train()
@@ -313,7 +297,18 @@ def main() -> None:
         "--augment", type=float, default=0.0, help="rot90/flip probability in Ray Train (the plain loop never augments)"
     )
     parser.add_argument("--plain-subgrids", type=int, default=256, help="sub-grids held in memory by the plain loop")
-    args = parser.parse_args()
+    parser.add_argument("--entries", nargs="+", default=list(ENTRIES), choices=list(ENTRIES), help="store to build")
+    args = parse_args(
+        parser,
+        {
+            "entries": list(SMALL),
+            "steps": 3,
+            "warmup": 1,
+            "max_steps_per_epoch": 4,
+            "workers": [1],
+            "plain_subgrids": 32,
+        },
+    )
 
     import ray
 
@@ -335,7 +330,7 @@ def main() -> None:
         stack.callback(ray.shutdown)
         store = args.store or tmp / "store.zarr"
         if not store.exists():
-            build_store(store, args.cpus)
+            build_store(store, args.cpus, args.entries)
 
         def config_for(workers: int, epochs: int, name: str) -> dict:
             return train_config(

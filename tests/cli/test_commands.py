@@ -15,7 +15,7 @@ import pytest
 from cryoray.cli.main import COMMANDS, main
 from cryoray.io import read_map
 from cryoray.sample import haemoglobin
-from tests.conftest import REAL_MAPS, real
+from tests.support.data import REAL_MAPS, real
 
 CRYORAY = str(Path(sys.executable).with_name("cryoray"))
 

@@ -10,7 +10,7 @@ import pytest
 
 from cryoray.cli import fit
 from cryoray.cli.main import COMMANDS, build_parser, main
-from tests.conftest import REAL_MAPS, real
+from tests.support.data import REAL_MAPS, real
 
 HEAVY = ("ray", "torch", "numba", "monai", "mlflow", "zarr", "matplotlib")
 

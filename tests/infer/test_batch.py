@@ -14,8 +14,8 @@ import s3fs
 from cryoray.infer.batch import done_entries, run_batch_inference
 from cryoray.infer.batch_config import BatchInferConfig
 from cryoray.io import read_map
-from tests.conftest import BAD_INPUTS, REAL
-from tests.servers import emdb_layout, http_server
+from tests.support.data import BAD_INPUTS, REAL
+from tests.support.servers import emdb_layout, http_server
 
 SPIKE = "EMD-21457_6VYB_spike-NTD-segment"
 ENTRIES = {

@@ -15,7 +15,7 @@ import pytest
 from cryoray.cli.main import main
 from cryoray.io import read_map
 from cryoray.sample import haemoglobin
-from tests.conftest import BAD_INPUTS, REAL_MAPS, real
+from tests.support.data import BAD_INPUTS, REAL_MAPS, real
 
 SMALL = real(REAL_MAPS["21457-origin"])  # 48x40x47 @ 1.05 Å, position in ORIGIN
 

@@ -9,7 +9,7 @@ import pytest
 
 from cryoray.infer import CandidateSink, DenseSink, Stitcher, TilePlan, blend_weights, output_channels, run_plan
 from cryoray.preprocessing.tiling import PRESETS, get_tiling
-from tests.infer.conftest import identity_predictor
+from tests.support.models import identity_predictor
 
 TILINGS = [*PRESETS.values(), get_tiling("custom", box=12, stride=5, core=6), get_tiling("custom", box=9, stride=4)]
 SHAPES = {"non-cubic": (37, 23, 51), "odd": (33, 35, 31), "smaller-than-box": (10, 7, 5), "cubic": (50, 50, 50)}

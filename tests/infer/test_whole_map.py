@@ -12,8 +12,8 @@ from torch import nn
 from cryoray.infer import HeadSpec, InferConfig, Predictor, predict_map
 from cryoray.io import DensityMap, read_map
 from cryoray.preprocessing import MaskConfig, PrepareConfig, prepare_map
-from tests.conftest import REAL_MAPS, real
-from tests.infer.conftest import identity_predictor
+from tests.support.data import REAL_MAPS, real
+from tests.support.models import identity_predictor
 
 
 @pytest.mark.parametrize("label", ["21457-origin", "8249-negstart"])

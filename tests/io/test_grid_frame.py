@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cryoray.io import GridFrame, read_map
-from tests.conftest import REAL_MAPS, real
+from tests.support.data import REAL_MAPS, real
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import pytest
 from cryoray.errors import NonOrthogonalCellError, SourceError
 from cryoray.io import DensityMap, GridFrame, read_map, read_map_header, write_map
 from cryoray.io.mrc import read_map_with_header
-from tests.conftest import REAL_MAPS, real
+from tests.support.data import REAL_MAPS, real
 
 
 @pytest.mark.parametrize("label", sorted(REAL_MAPS), ids=sorted(REAL_MAPS))

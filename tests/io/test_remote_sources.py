@@ -9,7 +9,7 @@ import pytest
 from cryoray.errors import SourceError
 from cryoray.io import read_map, write_map
 from cryoray.io.models import read_model
-from tests.conftest import REAL_MAPS, real
+from tests.support.data import REAL_MAPS, real
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,9 @@ from mlflow.tracking import MlflowClient
 
 from cryoray.sample import haemoglobin
 from cryoray.store import store_info
-from tests.conftest import REPO
-from tests.servers import cluster_marker, free_port, stop_test_cluster
-from tests.train.conftest import small_config
+from tests.support.data import REPO
+from tests.support.servers import cluster_marker, free_port, stop_test_cluster
+from tests.support.training import small_config
 
 BIN = Path(sys.executable).parent
 HEAD_CPUS = 2  # the head's CPUs: the training job must fit its workers and data reads in them

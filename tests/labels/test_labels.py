@@ -22,7 +22,7 @@ from cryoray.labels import (
 )
 from cryoray.labels.simulate import frame_around, gaussian_width
 from cryoray.preprocessing import PrepareConfig, prepare_map
-from tests.conftest import REAL_MAPS, real
+from tests.support.data import REAL_MAPS, real
 
 HB = "EMD-3488_5ME2_haemoglobin/"
 

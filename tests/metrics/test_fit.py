@@ -8,7 +8,7 @@ from cryoray.errors import ModelPlacementError
 from cryoray.io import read_map
 from cryoray.io.models import read_model
 from cryoray.metrics import fit_check
-from tests.conftest import REAL_MAPS, real
+from tests.support.data import REAL_MAPS, real
 
 SEG = "EMD-21457_6VYB_spike-NTD-segment/"
 

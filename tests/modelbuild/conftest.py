@@ -1,14 +1,12 @@
-"""Shared build fixtures: realistic states from 5ME2 and their threading."""
+"""Shared build fixtures: realistic states from 5ME2 and their threading (helpers: tests/support/building.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from cryoray.modelbuild import thread_chains
-from tests.conftest import real
-from tests.modelbuild.synthetic import make_case, model_chains
-
-HAEMOGLOBIN = "EMD-3488_5ME2_haemoglobin/5me2.pdb"
+from tests.support.building import HAEMOGLOBIN, make_case, model_chains
+from tests.support.data import real
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import pytest
 
 from cryoray.io.sequences import parse_fasta
 from cryoray.modelbuild import ChainAssignmentError, chains_from_records, read_chains
-from tests.conftest import real
+from tests.support.data import real
 
 
 def test_headers_name_the_chains_in_file_order() -> None:

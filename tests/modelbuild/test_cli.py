@@ -12,7 +12,7 @@ import pytest
 
 from cryoray.cli.main import main
 from cryoray.modelbuild import write_states
-from tests.conftest import real
+from tests.support.data import real
 
 CRYORAY = str(Path(sys.executable).with_name("cryoray"))
 TRUE = "EMD-3488_5ME2_haemoglobin/5me2.pdb"

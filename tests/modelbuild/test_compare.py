@@ -7,7 +7,7 @@ import pytest
 
 from cryoray.io.models import read_model
 from cryoray.modelbuild import compare_models, match_ca, write_model
-from tests.conftest import real
+from tests.support.data import real
 
 TRUE = "EMD-3488_5ME2_haemoglobin/5me2.pdb"
 

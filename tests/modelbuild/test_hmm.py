@@ -7,7 +7,7 @@ import pytest
 import scipy.stats
 
 from cryoray.modelbuild.hmm import MU, PSEUDO, SIGMA_PER_LAMBDA, X_CODE, build_hmm, encode_sequence, neighbour_radius
-from tests.modelbuild.dense_reference import dense_model, dense_path_score
+from tests.support.dense_reference import dense_model, dense_path_score
 
 
 def _states(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,10 +11,9 @@ from cryoray.io.sequences import AMINO_ACIDS
 from cryoray.modelbuild import ChainAssignmentError, HmmStates, ThreadingConfig, build_hmm, thread_chains
 from cryoray.modelbuild.hmm import encode_sequence
 from cryoray.modelbuild.kernels import beam_search, completion_bounds, decode_no_return, restrict_graph
-from tests.conftest import real
-from tests.modelbuild.conftest import HAEMOGLOBIN
-from tests.modelbuild.dense_reference import dense_model, restart_threading
-from tests.modelbuild.synthetic import make_case, model_chains, random_walk_chain
+from tests.support.building import HAEMOGLOBIN, make_case, model_chains, random_walk_chain
+from tests.support.data import real
+from tests.support.dense_reference import dense_model, restart_threading
 
 
 def _graph(model, states):

@@ -20,7 +20,7 @@ from cryoray.models import (
     UNETRPPConfig,
     build_model,
 )
-from tests.models.tiny import TINY, box
+from tests.support.models import TINY, box
 
 
 class Holder(Section):

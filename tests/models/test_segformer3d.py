@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cryoray.models.segformer3d import SegFormer3DModel
-from tests.models.tiny import TINY, box, parameter_count, parameters_without_gradient
+from tests.support.models import TINY, box, parameter_count, parameters_without_gradient
 
 TINY_KWARGS = TINY["segformer3d"].network_kwargs()
 SEQ = 6

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cryoray.models.unet import UNetModel
-from tests.models.tiny import TINY, box, parameters_without_gradient
+from tests.support.models import TINY, box, parameters_without_gradient
 
 TINY_KWARGS = TINY["unet"].network_kwargs()
 

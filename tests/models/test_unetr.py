@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cryoray.models.unetr import UNETRModel
-from tests.models.tiny import TINY, box, parameter_count, parameters_without_gradient
+from tests.support.models import TINY, box, parameter_count, parameters_without_gradient
 
 TINY_KWARGS = TINY["unetr"].network_kwargs()
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cryoray.models.unetrpp import EfficientPairedAttention, UNETRPPModel
-from tests.models.tiny import TINY, box, parameter_count, parameters_without_gradient
+from tests.support.models import TINY, box, parameter_count, parameters_without_gradient
 
 TINY_KWARGS = TINY["unetrpp"].network_kwargs()
 

@@ -25,54 +25,10 @@ from cryoray.io.models import read_model
 from cryoray.pipelines.ingest import run_ingest
 from cryoray.pipelines.ingest_config import IngestConfig
 from cryoray.store import SubgridStore, store_info
-from tests.conftest import BAD_INPUTS, REAL, tree_bytes
-from tests.servers import cluster_marker, http_server, stop_test_cluster
+from tests.support.data import BAD_INPUTS, ENTRIES, REAL, SMALL, local_rows, tree_bytes, write_manifest
+from tests.support.servers import cluster_marker, http_server, stop_test_cluster
 
-ENTRIES = {
-    # entry: (map, model, sequence, resolution), relative to shared/data/real
-    "EMD-3488": (
-        "EMD-3488_5ME2_haemoglobin/emd_3488.mrc",
-        "EMD-3488_5ME2_haemoglobin/5me2.pdb",
-        "EMD-3488_5ME2_haemoglobin/5me2_seqres.fasta",
-        3.2,
-    ),
-    "EMD-8249": (
-        "EMD-8249_5KHE_rubella-capsid/emd_8249.map",
-        "EMD-8249_5KHE_rubella-capsid/regression_pdb5khe.pdb",
-        "EMD-8249_5KHE_rubella-capsid/5khe_seqres.fasta",
-        35.0,
-    ),
-    "EMD-21457": (
-        "EMD-21457_6VYB_spike-NTD-segment/emd_21457_seg.mrc",
-        "EMD-21457_6VYB_spike-NTD-segment/6vyb_Ndom.pdb",
-        "EMD-21457_6VYB_spike-NTD-segment/6vyb_seqres.fasta",
-        3.2,
-    ),
-    "EMD-0093": (
-        "EMD-0093_6GYN_HCN4-masked/MAP_m4A.mrc.gz",
-        "EMD-0093_6GYN_HCN4-masked/6gyn.pdb",
-        "EMD-0093_6GYN_HCN4-masked/6gyn_seqres.fasta",
-        3.4,
-    ),
-    "EMD-1883": (
-        "EMD-1883_RNA-PolII/emd_1883.map.mrc",
-        "EMD-1883_RNA-PolII/1WCM_map_fitted.pdb",
-        "EMD-1883_RNA-PolII/1WCM.fasta",
-        20.9,
-    ),
-}
-SMALL = ("EMD-3488", "EMD-8249")  # for the many-source comparisons
 CONFIG = IngestConfig()
-
-
-def write_manifest(path: Path, rows: list[tuple[str, str, str, str, float]]) -> Path:
-    lines = ["entry_id,map,model,sequence,resolution"] + [",".join(str(v) for v in row) for row in rows]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def local_rows(names) -> list[tuple]:
-    return [(e, *(REAL / p for p in ENTRIES[e][:3]), ENTRIES[e][3]) for e in names]
 
 
 @pytest.fixture(scope="module")

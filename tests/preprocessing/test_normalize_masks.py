@@ -23,7 +23,7 @@ from cryoray.preprocessing import (
 )
 from cryoray.preprocessing.config import MAX_MASK_RADIUS
 from cryoray.preprocessing.neighbourhood import within_radius
-from tests.conftest import REAL_MAPS, real
+from tests.support.data import REAL_MAPS, real
 
 
 @pytest.mark.parametrize("percentile", [95.0, 99.999])

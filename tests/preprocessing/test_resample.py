@@ -14,7 +14,7 @@ from cryoray.io import DensityMap, GridFrame, read_map
 from cryoray.io.mrc import MAX_VOXELS
 from cryoray.preprocessing import PrepareConfig, contour_mask, prepare_map, resample, resample_onto
 from cryoray.preprocessing.resample import resampled_frame
-from tests.conftest import REAL_MAPS, real
+from tests.support.data import REAL_MAPS, real
 
 
 def test_prepare_grid_round_trip_on_emd_3488_correlates_inside_molecule() -> None:

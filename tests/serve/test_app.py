@@ -15,7 +15,7 @@ import pytest
 
 from cryoray.io import read_map
 from cryoray.sample import haemoglobin
-from tests.conftest import BAD_INPUTS, REAL_MAPS, real
+from tests.support.data import BAD_INPUTS, REAL_MAPS, real
 
 MAP = real(REAL_MAPS["8249-negstart"])  # 24³ voxels of 5.28 Å, negative NSTART
 

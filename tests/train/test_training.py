@@ -19,8 +19,9 @@ from cryoray.errors import ConfigError
 from cryoray.models import build_model
 from cryoray.train import TrainConfig, run_training
 from cryoray.train.run import check_cluster
-from tests.servers import cluster_processes
-from tests.train.conftest import small_config
+from tests.support.models import tiny_model
+from tests.support.servers import cluster_processes
+from tests.support.training import small_config
 
 
 def _train(config: dict, resume: bool = False):
@@ -73,15 +74,7 @@ def test_two_workers_regression(sample_store, tmp_path, ray_local) -> None:
     config = small_config(
         sample_store,
         tmp_path / "runs",
-        model={
-            "name": "unetrpp",
-            "img_size": 32,
-            "feature_size": 8,
-            "dims": [8, 16, 32, 32],
-            "depths": [1, 1, 1, 1],
-            "num_heads": 2,
-            "proj_sizes": [16, 16, 16, 8],
-        },
+        model=tiny_model("unetrpp", img_size=32, feature_size=8),
         targets={
             "output": {
                 "label": "simulated",

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.servers import cluster_marker, stop_test_cluster
-from tests.tune.conftest import small_sweep
+from tests.support.servers import cluster_marker, stop_test_cluster
+from tests.support.training import small_sweep
 
 
 def _finished_children(db: Path) -> list:

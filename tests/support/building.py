@@ -1,4 +1,4 @@
-"""Realistic HMM states from deposited models, shared by the build tests and the benchmark.
+"""Realistic HMM states from deposited models, shared by the build tests and bench_build.
 
 True Cα positions (with Gaussian noise per axis) become states, a fraction of them is removed,
 and decoys (side-chain-like density 1.5–3 Å from a true Cα) are added. Amino-acid rows are
@@ -16,7 +16,10 @@ from cryoray.io.models import read_model
 from cryoray.io.sequences import AMINO_ACIDS, one_letter
 from cryoray.modelbuild.states import HmmStates
 
-__all__ = ["SyntheticCase", "make_case", "model_chains", "random_walk_chain", "tile"]
+__all__ = ["HAEMOGLOBIN", "SyntheticCase", "make_case", "model_chains", "random_walk_chain", "tile"]
+
+#: 5ME2, the deposited model of EMD-3488 (relative to shared/data/real)
+HAEMOGLOBIN = "EMD-3488_5ME2_haemoglobin/5me2.pdb"
 
 
 @dataclass(frozen=True)

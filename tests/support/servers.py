@@ -23,6 +23,7 @@ from pathlib import Path
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -149,13 +150,14 @@ __all__ = [
     "emdb_layout",
     "free_port",
     "http_server",
+    "marked_pids",
     "moto_s3",
     "s3_env",
     "stop_test_cluster",
 ]
 
 
-def _marked_pids(needles: list[bytes], directory: str | None) -> list[int]:
+def marked_pids(needles: list[bytes], directory: str | None) -> list[int]:
     """Processes whose environment holds a needle, or that have a file open under ``directory``."""
     pids = []
     for proc in Path("/proc").iterdir():
@@ -182,15 +184,15 @@ def stop_test_cluster(markers: dict[str, str], directory: str, *, grace: float =
     ``grace`` seconds, repeated until none is left.
     """
     needles = [f"{k}={v}".encode() + b"\0" for k, v in {**markers, "RAY_TMPDIR": directory}.items()]
-    found = _marked_pids(needles, directory)
+    found = marked_pids(needles, directory)
     for pid in found:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _alive(_marked_pids(needles, directory)):
+    while time.monotonic() < deadline and _alive(marked_pids(needles, directory)):
         time.sleep(0.3)
     for _ in range(20):
-        left = _alive(_marked_pids(needles, directory))
+        left = _alive(marked_pids(needles, directory))
         if not left:
             break
         for pid in left:
@@ -204,7 +206,7 @@ def cluster_processes(directory: str, title: str) -> list[int]:
     """Live processes of the test cluster in ``directory`` whose title contains ``title``
     (e.g. ``RayTrainWorker``: Ray sets worker titles to ``ray::<actor class>...``)."""
     found = []
-    for pid in _alive(_marked_pids([], directory)):
+    for pid in _alive(marked_pids([], directory)):
         try:
             if title.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
                 found.append(pid)
