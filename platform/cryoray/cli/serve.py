@@ -2,10 +2,12 @@
 
 The YAML config names the models (name: checkpoint directory or MLflow registered model),
 the address (127.0.0.1 unless host is set), limits, batching and resources (see
-cryoray/serve/config.py and cluster/serve_config.yaml). Runs until Ctrl-C (or SIGTERM), then
-shuts Serve down. Endpoints: GET /health, GET /models, POST /enhance?model=NAME (MRC in, MRC
-out), POST /segment?model=NAME (MRC in, ZIP of probability maps out), POST /build?model=NAME
-(JSON {"map": base64, "sequence": FASTA} in, mmCIF out).
+cryoray/serve/config.py and cluster/serve_config.yaml). Each ingress replica keeps within
+limits.memory_budget_mb, taking limits.max_requests_in_flight map requests at a time (more get
+503 with Retry-After; one running past limits.request_timeout_s gets 504). Runs until Ctrl-C (or
+SIGTERM), then shuts Serve down. Endpoints: GET /health, GET /models, POST /enhance?model=NAME
+(MRC in, MRC out), POST /segment?model=NAME (MRC in, ZIP of probability maps out),
+POST /build?model=NAME (JSON {"map": base64, "sequence": FASTA} in, mmCIF out).
 
 Example usage:
   $ cryoray serve serve.yaml
@@ -46,7 +48,16 @@ def main(args: argparse.Namespace) -> None:
 
     ensure_ray(args.address, args.num_cpus)
     serve_application(config)
-    emit(args, {"url": f"http://{config.host}:{config.port}", "models": sorted(config.models)})
+    limits = config.limits
+    emit(
+        args,
+        {
+            "url": f"http://{config.host}:{config.port}",
+            "models": sorted(config.models),
+            "memory_budget_mb": limits.memory_budget_mb,  # per ingress replica
+            "max_requests_in_flight": limits.max_requests_in_flight,
+        },
+    )
     signal.signal(signal.SIGTERM, _stop)
     try:
         while True:

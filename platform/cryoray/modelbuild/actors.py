@@ -6,6 +6,10 @@ and the returned ``ObjectRef`` is collected later (``ray.get`` or ``await``). A 
 actor with the fewest unfinished jobs, so one large complex does not queue small ones behind
 it while another actor is free. Named pools (``name=...``) are shared: every process that
 opens a pool of the same name and size gets the same actors (e.g. all Serve replicas).
+
+An actor that dies (its process killed, its node lost) is restarted, as often as it takes, and
+the jobs it was running are run once more on it: threading is a pure function of the job, so a
+rerun gives the same result, and a job that kills its actor twice fails instead of looping.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ class AlignmentJob:
     name: str = ""
 
 
-@ray.remote(num_cpus=1)
+@ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=1)
 class _AlignmentWorker:
     """Runs :func:`thread_chains` (single-threaded numba kernels) on one CPU."""
 

@@ -1,24 +1,60 @@
 """Request limits: what is too large gets 413, what is malformed gets 400, both as ``{"error": ...}``.
 
-Every check here runs before the work it protects: the body is counted while it streams in
-(a missing or false ``Content-Length`` does not help), and a map's header is checked, on both
-its own grid and the grid the network will see, before its voxels are read.
+Every check here runs before the work it protects: a map request takes a place among the
+replica's :class:`InFlight` requests before its body is read (none free: 503 at once), the body
+is counted while it streams in (a missing or false ``Content-Length`` does not help), and a
+map's header is checked, on both its own grid and the grid the network will see, before its
+voxels are read.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from cryoray.errors import InputError, MapTooLargeError
 from cryoray.io.density_map import GridFrame
 from cryoray.serve.config import LimitsConfig
 
-__all__ = ["LimitError", "check_chains", "check_frame", "read_body", "status_for"]
+__all__ = ["Busy", "InFlight", "LimitError", "check_chains", "check_frame", "read_body", "status_for"]
 
 
 class LimitError(InputError):
     """A request above a configured limit (HTTP 413)."""
+
+
+class Busy(Exception):
+    """Every place for map requests in this replica is taken (HTTP 503 with Retry-After)."""
+
+
+class InFlight:
+    """Counts the map requests a replica works on and refuses any above ``limit`` (one event loop: no lock).
+
+    Args:
+        limit: map requests at a time (``limits.max_requests_in_flight``).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+        self.peak = 0
+
+    @contextmanager
+    def place(self) -> Iterator[None]:
+        """Hold one place while the block runs.
+
+        Raises:
+            Busy: all ``limit`` places are held.
+        """
+        if self.active >= self.limit:
+            raise Busy(f"{self.active} map requests in flight, the limit of this replica")
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            yield
+        finally:
+            self.active -= 1
 
 
 def status_for(error: InputError) -> int:
