@@ -33,7 +33,7 @@ def served(ray_local, serve_models) -> Iterator[Served]:
         {
             "port": free_port(),
             "models": serve_models,
-            "limits": LIMITS,
+            "limits": LIMITS | {"max_requests_in_flight": 8},  # test_app posts 8 map requests at once
             # one call of 2 boxes in flight per request: batches above 2 boxes merge requests
             "batching": {"max_batch_size": 16, "batch_wait_timeout_s": 0.1, "boxes_per_call": 2, "calls_in_flight": 1},
             "infer": {"device": "cpu", "voxel_size": 4.0},
