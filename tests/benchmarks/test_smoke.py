@@ -1,0 +1,57 @@
+"""Every benchmark script runs: its ``--smoke`` mode exits 0 and prints its numbers, so the scripts never rot.
+
+Each runs as CI would start it, ``python -m tests.benchmarks.bench_NAME --smoke`` from the repository root,
+in a fresh process. The numbers are not judged (a shared machine makes them noise); what is checked is
+that the report came out, with the outcomes that do not depend on speed.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.data import REPO
+
+#: benchmark -> patterns its --smoke output must hold
+PRINTS = {
+    "bench_batch_infer": [r'"n_entries": 3', r'"n_done": 2', r'"n_failed": 1', r'"entries_per_minute": [\d.]+'],
+    "bench_build": [r"5ME2 0\.3Å 0%\s+ours\s+736\s+566", r"0%\s+dense\s+736\s+566", r"ours >= dense restart: True"],
+    "bench_data_path": [r"baseline\s+local", r"baseline\s+s3", r"S3/local [\d.]+", r"verdict: \{'local_goal_met'"],
+    "bench_infer": [r'"seconds_per_box": [\d.]+', r'"output_frame_equals_input": true', r'"extrapolated_loop_seconds"'],
+    "bench_ingest": [r"ingest: \{'entries': 2", r"largest entry: \{'grid'", r"npz: \{.*'store_epoch_speedup'"],
+    "bench_learning": [r'"val_f1_CA_trained": [\d.]+', r'"val_pcc_trained": -?[\d.]+'],
+    "bench_prepare_memory": [r"64³ @ 1\.05 Å -> \[68, 68, 68\] @ 1 Å: peak [\d.]+x the map"],
+    "bench_sweep": [r"sweep wall time \d+ s for 2 trials", r"mean trial start-up [\d.]+ s"],
+    "bench_train_overhead": [r"plain PyTorch, 1 process\s+[\d.]+", r"Ray Train overhead, 1 worker vs plain: wall"],
+}
+#: scripts without a --smoke mode yet (the Serve benchmarks, another change's)
+NO_SMOKE = {"bench_serve", "bench_serve_memory"}
+
+
+def test_every_benchmark_has_a_smoke_run() -> None:
+    scripts = {p.stem for p in Path(__file__).parent.glob("bench_*.py")}
+    assert len(scripts) >= len(PRINTS), scripts
+    assert scripts - NO_SMOKE == set(PRINTS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(PRINTS))
+def test_smoke_run_prints_its_numbers(name: str) -> None:
+    t0 = time.perf_counter()
+    run = subprocess.run(
+        [sys.executable, "-m", f"tests.benchmarks.{name}", "--smoke"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=420,
+    )
+    output = run.stdout + run.stderr
+    print(f"{name} --smoke: {time.perf_counter() - t0:.0f} s")
+    assert run.returncode == 0, output[-3000:]
+    missing = [pattern for pattern in PRINTS[name] if not re.search(pattern, run.stdout)]
+    assert not missing, f"{name} --smoke did not print {missing}:\n{run.stdout[-3000:]}"
