@@ -2,7 +2,7 @@
 
     .venv/bin/python -m tests.benchmarks.bench_sweep [--output DIR] [--num-cpus 2] [--set key=value ...] [--smoke]
 
-(from the repository root; ``--smoke``: the UNet trials only (2), one epoch of 2 steps).
+(from the repository root; ``--smoke``: one trial, a small UNet, one epoch of 2 steps).
 
 Ingests the bundled sample into DIR/sample.zarr, runs the sweep on a local Ray instance and
 reports: the sweep's wall time; per trial its wall time, its status, and its **start-up** — from
@@ -25,11 +25,11 @@ from mlflow.tracking import MlflowClient
 
 from tests.benchmarks.common import parse_args
 
-#: --smoke's overrides: one model family (2 trials: the two losses), one short epoch
+#: --smoke's overrides: one trial (a space of one small UNet), one epoch of 2 steps
 SMOKE_SETS = [
     "train.schedule.epochs=1",
     "train.schedule.max_steps_per_epoch=2",
-    "space.model.grid=[{name: unet, img_size: 32, out_channels: 4, channels: [4, 8, 16], strides: [2, 2]}]",
+    "space={model: {grid: [{name: unet, img_size: 32, out_channels: 4, channels: [4, 8, 16], strides: [2, 2]}]}}",
 ]
 
 

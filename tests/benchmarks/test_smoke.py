@@ -26,7 +26,7 @@ PRINTS = {
     "bench_ingest": [r"ingest: \{'entries': 2", r"largest entry: \{'grid'", r"npz: \{.*'store_epoch_speedup'"],
     "bench_learning": [r'"val_f1_CA_trained": [\d.]+', r'"val_pcc_trained": -?[\d.]+'],
     "bench_prepare_memory": [r"64³ @ 1\.05 Å -> \[68, 68, 68\] @ 1 Å: peak [\d.]+x the map"],
-    "bench_sweep": [r"sweep wall time \d+ s for 2 trials", r"mean trial start-up [\d.]+ s"],
+    "bench_sweep": [r"sweep wall time \d+ s for 1 trials", r"mean trial start-up [\d.]+ s"],
     "bench_train_overhead": [r"plain PyTorch, 1 process\s+[\d.]+", r"Ray Train overhead, 1 worker vs plain: wall"],
 }
 #: scripts without a --smoke mode yet (the Serve benchmarks, another change's)
