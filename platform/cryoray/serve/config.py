@@ -38,6 +38,7 @@ __all__ = [
     "INPUT_BYTES_PER_VOXEL",
     "OUTPUT_BYTES_PER_VOXEL",
     "REPLICA_BASE_MB",
+    "REQUEST_BASE_MB",
     "BatchingConfig",
     "DeploymentsConfig",
     "LimitsConfig",
@@ -50,6 +51,9 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 #: Memory of an ingress replica before any request (Python, torch, Ray, FastAPI; measured 0.6-0.7 GiB).
 REPLICA_BASE_MB = 1024
+#: Ingress memory of any map request besides its body and voxels (worker threads' arenas, buffers;
+#: measured about 60 MiB).
+REQUEST_BASE_MB = 64
 #: Ingress bytes per voxel that every map request needs whatever it answers: the parsed map,
 #: resampling to the network's grid, normalising, tiles (measured: tests/benchmarks/bench_serve_memory.py).
 INPUT_BYTES_PER_VOXEL = 24
@@ -93,7 +97,7 @@ class LimitsConfig(Section):
             raise ValueError(
                 f"memory_budget_mb ({self.memory_budget_mb}) leaves no room for max_requests_in_flight "
                 f"({self.max_requests_in_flight}) requests of max_request_bytes ({self.max_request_bytes}) "
-                f"besides the replica's own {REPLICA_BASE_MB} MiB"
+                f"and {REQUEST_BASE_MB} MiB each besides the replica's own {REPLICA_BASE_MB} MiB"
             )
         return self
 
@@ -104,13 +108,15 @@ class LimitsConfig(Section):
 
     @staticmethod
     def request_bytes(voxels: int, channels: int, body_bytes: int) -> int:
-        """Worst-case ingress memory of a map request: its body, and ``voxels`` (the larger grid) per channel."""
-        return body_bytes + voxels * (INPUT_BYTES_PER_VOXEL + channels * OUTPUT_BYTES_PER_VOXEL)
+        """Worst-case ingress memory of a map request: a base, its body, ``voxels`` (the larger grid) by channels."""
+        return (
+            REQUEST_BASE_MB * _MIB + body_bytes + voxels * (INPUT_BYTES_PER_VOXEL + channels * OUTPUT_BYTES_PER_VOXEL)
+        )
 
     def voxel_limit(self, channels: int) -> int:
         """Voxels (on either grid) of a map request with ``channels`` output maps that fit its share."""
-        per_voxel = self.request_bytes(1, channels, 0)
-        return min(self.max_map_voxels, (self.request_share_bytes - self.max_request_bytes) // per_voxel)
+        room = self.request_share_bytes - self.request_bytes(0, channels, self.max_request_bytes)
+        return min(self.max_map_voxels, room // (INPUT_BYTES_PER_VOXEL + channels * OUTPUT_BYTES_PER_VOXEL))
 
     def for_channels(self, channels: int) -> LimitsConfig:
         """These limits with ``max_map_voxels`` lowered to :meth:`voxel_limit` (one request's limits)."""
