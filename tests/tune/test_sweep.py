@@ -17,10 +17,13 @@ from tests.support.training import small_sweep
 
 
 @pytest.mark.timeout(1500)
-def test_sweep_tracks_stops_and_registers(sample_store, tmp_path, ray_local) -> None:
+def test_sweep_tracks_stops_and_registers(sample_store, tmp_path, ray_local, capsys) -> None:
     sweep = validate_config(SweepConfig, small_sweep(sample_store, tmp_path), source="s.yaml")
     result = run_sweep(sweep, source="s.yaml")
     assert len(result.trials) == 4
+    progress = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tune: ")]
+    assert progress and progress[-1].startswith("tune: 4/4 trials (100%), "), progress
+    assert f"running 0, best val/output/macro_f1 {result.best_metric:.4g}" in progress[-1]
     families = {(t["model"]["name"], t["targets.output.loss"]["terms"][0]["kind"]) for t in result.trials}
     assert families == {("unetr", "weighted_ce"), ("unetr", "ce"), ("unet", "weighted_ce"), ("unet", "ce")}
     metric = [t["val/output/macro_f1"] for t in result.trials]

@@ -43,5 +43,7 @@ def config_from_args(args: argparse.Namespace) -> IngestConfig:
 
 def main(args: argparse.Namespace) -> None:
     config = config_from_args(args)
-    report = run_ingest(args.manifest, args.output, config, address=args.address, num_cpus=args.num_cpus)
+    report = run_ingest(
+        args.manifest, args.output, config, address=args.address, num_cpus=args.num_cpus, progress=not args.quiet
+    )
     emit(args, report)

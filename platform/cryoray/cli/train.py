@@ -37,5 +37,12 @@ def main(args: argparse.Namespace) -> None:
     from cryoray.train import TrainConfig, run_training
 
     config = load_config_with_sets(TrainConfig, args.config, args.sets)
-    result = run_training(config, source=args.config, resume=args.resume, address=args.address, num_cpus=args.num_cpus)
+    result = run_training(
+        config,
+        source=args.config,
+        resume=args.resume,
+        address=args.address,
+        num_cpus=args.num_cpus,
+        progress=not args.quiet,
+    )
     emit(args, asdict(result))

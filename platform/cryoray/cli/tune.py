@@ -38,7 +38,14 @@ def main(args: argparse.Namespace) -> None:
     from cryoray.tune import SweepConfig, run_sweep
 
     sweep = load_config_with_sets(SweepConfig, args.config, args.sets)
-    result = run_sweep(sweep, source=args.config, resume=args.resume, address=args.address, num_cpus=args.num_cpus)
+    result = run_sweep(
+        sweep,
+        source=args.config,
+        resume=args.resume,
+        address=args.address,
+        num_cpus=args.num_cpus,
+        progress=not args.quiet,
+    )
     if args.json:
         emit(args, {k: v for k, v in asdict(result).items() if k != "table"})
         return

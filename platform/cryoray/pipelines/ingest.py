@@ -20,7 +20,7 @@ from cryoray.pipelines.entry import ingest_entry
 from cryoray.pipelines.ingest_config import IngestConfig
 from cryoray.pipelines.manifest import ManifestRow, read_manifest
 from cryoray.pipelines.splits import assign_splits
-from cryoray.runtime import ensure_ray
+from cryoray.runtime import Progress, ensure_ray
 from cryoray.store import StoreWriter, SubgridStore
 
 __all__ = ["run_ingest"]
@@ -52,15 +52,20 @@ def run_ingest(
     *,
     address: str | None = None,
     num_cpus: int | None = None,
+    progress: bool = True,
 ) -> dict[str, object]:
-    """Ingest every entry of ``manifest`` not yet in the store at ``store_url``; return a report."""
+    """Ingest every entry of ``manifest`` not yet in the store at ``store_url``; return a report.
+
+    ``progress`` shows entries done and quarantined of all, rate and ETA on stderr.
+    """
     t0 = time.perf_counter()
     rows = read_manifest(manifest)
     with StoreWriter(store_url, config.layout()) as writer:
         done = set(writer.committed)
         todo = [r for r in rows if r.entry_id not in done]
         log.info("ingest: %d entries, %d already in the store, %d to do", len(rows), len(rows) - len(todo), len(todo))
-        ok = _ingest_entries(writer, todo, store_url, config, address, num_cpus)
+        with Progress("ingest", len(todo), unit="entries", enabled=progress and bool(todo)) as shown:
+            ok = _ingest_entries(writer, todo, store_url, config, shown, address, num_cpus)
         store = SubgridStore.open(store_url)
         if store.entries:
             meta = {e: store.entry_metadata(e) for e in store.entries}
@@ -87,6 +92,7 @@ def _ingest_entries(
     todo: list[ManifestRow],
     store_url: str,
     config: IngestConfig,
+    shown: Progress,
     address: str | None,
     num_cpus: int | None,
 ) -> list[str]:
@@ -118,5 +124,5 @@ def _ingest_entries(
             writer.quarantine(entry_id, result["error"], result["reason"])
             failed.append(entry_id)
             log.warning("ingest: %s quarantined: %s: %s", entry_id, result["error"], result["reason"])
-        log.info("ingest: done %d, failed %d, remaining %d", len(ok), len(failed), len(todo) - len(ok) - len(failed))
+        shown.update(len(ok) + len(failed), quarantined=len(failed))
     return ok

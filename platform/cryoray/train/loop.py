@@ -41,7 +41,8 @@ def train_loop(loop_config: dict) -> None:
     """Train on this worker's shards; rank 0 logs to MLflow and saves the checkpoints.
 
     ``loop_config`` holds ``config`` (a :class:`TrainConfig` as a dict), ``class_counts``
-    (per head, or None), ``steps_per_epoch``, ``tracking_uri`` and ``run_id``. Restores from
+    (per head, or None), ``steps_per_epoch``, ``tracking_uri``, ``run_id`` and ``progress`` (the
+    driver's :class:`~cryoray.train.progress.ProgressInbox`, or None). Restores from
     the latest checkpoint when Ray Train has one (after a worker failure, or a resumed run);
     an epoch interrupted mid-way is finished with its remaining number of steps, drawn from
     freshly shuffled data, so a run always ends after ``epochs × steps_per_epoch`` steps.
@@ -57,6 +58,7 @@ def train_loop(loop_config: dict) -> None:
     per_epoch = int(loop_config["steps_per_epoch"])
     schedule = Schedule(config.schedule, optimizer, per_epoch * config.schedule.epochs)
     tracker = Tracker(loop_config["tracking_uri"], loop_config["run_id"]) if rank == 0 else None
+    inbox = loop_config.get("progress") if rank == 0 else None  # calls not waited for
 
     state = TrainingState()
     checkpoint = ray.train.get_checkpoint()
@@ -90,6 +92,8 @@ def train_loop(loop_config: dict) -> None:
             if rank == 0:
                 flush()
                 tracker.metrics(metrics, state.step)
+                if inbox is not None:
+                    inbox.put.remote({"step": state.step, "val": metrics})
                 if sample is not None:
                     picture = Path(folder) / f"sample_step{state.step:07d}.png"
                     save_sample(picture, {k: v.numpy() for k, v in sample.items()}, title=f"step {state.step}")
@@ -103,6 +107,8 @@ def train_loop(loop_config: dict) -> None:
         baseline, _ = evaluate()
         if tracker:
             tracker.metrics(baseline, 0)
+        if inbox is not None:
+            inbox.put.remote({"step": 0, "val": baseline})
     model.train()
     for epoch in range(state.epoch, config.schedule.epochs):
         started, seen = time.perf_counter(), 0
@@ -127,6 +133,8 @@ def train_loop(loop_config: dict) -> None:
             state.step += 1
             schedule.step(state.step)
             seen += len(x)
+            if inbox is not None:
+                inbox.put.remote({"step": state.step, "epoch": epoch + 1, "loss": float(loss.detach())})
             if tracker:
                 values = {"train/loss": float(loss.detach()), "lr": schedule.lr}
                 for head, result in results.items():

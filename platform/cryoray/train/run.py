@@ -30,6 +30,7 @@ from cryoray.runtime import ensure_ray
 from cryoray.store import SubgridStore
 from cryoray.train.config import TrainConfig, is_remote
 from cryoray.train.loop import train_loop
+from cryoray.train.progress import TrainingProgress
 from cryoray.train.targets import CLASS_NAMES, is_classification
 from cryoray.train.tracking import Tracker, default_tracking_uri, flatten, open_run
 from cryoray.viz.training import save_curves
@@ -183,6 +184,7 @@ def run_training(
     num_cpus: int | None = None,
     callbacks: Sequence[object] = (),
     parent_run_id: str | None = None,
+    progress: bool = True,
 ) -> RunResult:
     """Train as ``config`` says, on the Ray cluster at ``address`` (or RAY_ADDRESS, or this
     process's connection, or a local instance of ``num_cpus``).
@@ -190,6 +192,7 @@ def run_training(
     ``resume`` continues the run of the same ``name`` in ``output`` from its latest
     checkpoint and MLflow run; without it an existing run directory is an error. A sweep passes
     Ray Train ``callbacks`` (e.g. Tune's report callback) and its MLflow ``parent_run_id``.
+    ``progress`` shows steps, loss, validation, rate and ETA on stderr (see :mod:`cryoray.train.progress`).
     """
     plan = plan_training(config, source=source)
     storage = _storage(config.output)
@@ -227,6 +230,9 @@ def run_training(
         "val": read_subgrids(config.data.store, plan.val_blocks, arrays, shuffle=False),
     }
     w = config.workers
+    shown = TrainingProgress(
+        plan.total_steps, config.schedule.epochs, ["val/loss", config.checkpoints.metric], enabled=progress
+    )
     trainer = TorchTrainer(
         train_loop,
         train_loop_config={
@@ -235,6 +241,7 @@ def run_training(
             "steps_per_epoch": plan.steps_per_epoch,
             "tracking_uri": uri,
             "run_id": run_id,
+            "progress": shown.inbox,
         },
         scaling_config=ray.train.ScalingConfig(
             num_workers=w.num_workers, use_gpu=w.use_gpu, resources_per_worker={"CPU": w.cpus_per_worker}
@@ -254,7 +261,8 @@ def run_training(
     )
     ok = False
     try:
-        result = trainer.fit()
+        with shown:
+            result = trainer.fit()
         ok = True
     finally:
         _log_curves(tracker, run_dir)

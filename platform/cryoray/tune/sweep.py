@@ -23,7 +23,7 @@ from ray import tune
 
 from cryoray.config import validate_config
 from cryoray.errors import ConfigError
-from cryoray.runtime import ensure_ray
+from cryoray.runtime import Progress, ensure_ray
 from cryoray.train import TrainConfig
 from cryoray.train.run import RUN_RECORD, check_cluster
 from cryoray.train.tracking import Tracker, default_tracking_uri, flatten, open_run
@@ -32,7 +32,7 @@ from cryoray.tune.space import check_space, param_space
 from cryoray.tune.summary import save_sweep_plot, trial_table
 from cryoray.tune.trial import run_trial
 
-__all__ = ["SweepResult", "run_sweep", "trial_base"]
+__all__ = ["SweepProgress", "SweepResult", "run_sweep", "trial_base"]
 
 SWEEP_RECORD = "cryoray_sweep.json"
 
@@ -59,6 +59,49 @@ def trial_base(sweep: SweepConfig, uri: str) -> dict[str, Any]:
     return base
 
 
+class SweepProgress(tune.Callback):
+    """Trials finished (of all), running, and the best ``metric`` so far, on the driver's terminal.
+
+    The line is made in :meth:`setup`, so the callback pickles with the Tuner's state (resume).
+    """
+
+    def __init__(self, metric: str, mode: str, *, enabled: bool = True) -> None:
+        self.metric, self.mode, self.enabled = metric, mode, enabled
+        self.best: float | None = None
+        self._progress: Progress | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_progress": None}
+
+    def setup(self, stop=None, num_samples=None, total_num_samples=None, **info) -> None:
+        self._progress = Progress("tune", total_num_samples, unit="trials", enabled=self.enabled)
+
+    def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info) -> None:
+        value = result.get(self.metric)
+        if not isinstance(value, (int, float)) or value != value:  # absent, or NaN
+            pass
+        elif self.best is None or (value < self.best if self.mode == "min" else value > self.best):
+            self.best = float(value)
+        self._show(trials)
+
+    def on_step_end(self, iteration: int, trials: list, **info) -> None:
+        self._show(trials)
+
+    def on_experiment_end(self, trials: list, **info) -> None:
+        self._show(trials)
+        if self._progress is not None:
+            self._progress.close()
+
+    def _show(self, trials: list) -> None:
+        if self._progress is None:
+            return
+        finished = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
+        figures: dict[str, object] = {"running": sum(t.status == "RUNNING" for t in trials)}
+        if self.best is not None:
+            figures[f"best {self.metric}"] = self.best
+        self._progress.update(finished, **figures)
+
+
 def _searcher(sweep: SweepConfig):
     if sweep.search.algorithm == "optuna":
         from ray.tune.search.optuna import OptunaSearch  # optional dependency: optuna
@@ -80,9 +123,19 @@ def _scheduler(sweep: SweepConfig, epochs: int):
 
 
 def run_sweep(
-    sweep: SweepConfig, *, source: object, resume: bool = False, address: str | None = None, num_cpus: int | None = None
+    sweep: SweepConfig,
+    *,
+    source: object,
+    resume: bool = False,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    progress: bool = True,
 ) -> SweepResult:
-    """Check the space, then run (or ``resume``) the sweep; returns its summary and best model."""
+    """Check the space, then run (or ``resume``) the sweep; returns its summary and best model.
+
+    ``progress`` shows trials finished and running and the best metric on stderr (Tune's own
+    status tables, which went to stdout, are off).
+    """
     sweep_dir = Path(os.path.abspath(sweep.output)) / sweep.name
     record_path = sweep_dir / SWEEP_RECORD
     if record_path.exists() and not resume:
@@ -138,7 +191,12 @@ def run_sweep(
                 scheduler=_scheduler(sweep, base_config.schedule.epochs),
                 max_concurrent_trials=sweep.search.max_concurrent,
             ),
-            run_config=tune.RunConfig(name="tune", storage_path=str(sweep_dir), verbose=1),
+            run_config=tune.RunConfig(
+                name="tune",
+                storage_path=str(sweep_dir),
+                verbose=0,
+                callbacks=[SweepProgress(sweep.search.metric, sweep.search.mode, enabled=progress)],
+            ),
         )
     ok = False
     try:

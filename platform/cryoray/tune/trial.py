@@ -42,4 +42,5 @@ def run_trial(assignment: dict[str, Any], context: Mapping[str, Any]) -> None:
         resume=resume,
         callbacks=[TuneReportCallback()],
         parent_run_id=context["parent_run_id"],
+        progress=False,  # the sweep's driver shows progress over trials
     )
