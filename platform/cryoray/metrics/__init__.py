@@ -1,4 +1,5 @@
-"""Measures of maps and models: fit of a model in a map, voxel classification and map-to-map scores."""
+"""Measures of maps and models: fit of a model in a map, voxel classification, map-to-map scores,
+FSC, map–model correlations and Q-scores."""
 
 from __future__ import annotations
 
@@ -9,15 +10,26 @@ from cryoray.metrics.fit import FitReport, fit_check
 __all__ = [
     "ConfusionCounts",
     "FitReport",
+    "FscCurve",
+    "MapModelCorrelations",
     "PearsonAccumulator",
+    "QScoreReport",
+    "atom_q_scores",
+    "cc_mask_radius",
     "check_same_shape",
     "class_targets",
+    "expected_q_score",
     "fit_check",
+    "fsc",
+    "map_model_correlations",
     "pearson",
+    "q_score",
+    "soft_edge_mask",
     "ssim3d",
+    "summarise_q_scores",
 ]
 
-#: Names whose modules import torch and MONAI (seconds), loaded on first use so that
+#: Names whose modules import torch and MONAI (seconds) or scipy, loaded on first use so that
 #: ``from cryoray.metrics import fit_check`` (every CLI start) does not pay for them.
 _LAZY = {
     "ConfusionCounts": "cryoray.metrics.classification",
@@ -26,6 +38,17 @@ _LAZY = {
     "check_same_shape": "cryoray.metrics.regression",
     "pearson": "cryoray.metrics.regression",
     "ssim3d": "cryoray.metrics.regression",
+    "FscCurve": "cryoray.metrics.fsc",
+    "fsc": "cryoray.metrics.fsc",
+    "soft_edge_mask": "cryoray.metrics.fsc",
+    "MapModelCorrelations": "cryoray.metrics.map_model",
+    "cc_mask_radius": "cryoray.metrics.map_model",
+    "map_model_correlations": "cryoray.metrics.map_model",
+    "QScoreReport": "cryoray.metrics.qscore",
+    "atom_q_scores": "cryoray.metrics.qscore",
+    "expected_q_score": "cryoray.metrics.qscore",
+    "q_score": "cryoray.metrics.qscore",
+    "summarise_q_scores": "cryoray.metrics.qscore",
 }
 
 

@@ -70,7 +70,7 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _top(values: np.ndarray, n: int) -> np.ndarray:
-    """Flat indices of the ``n`` highest values (ties at the boundary broken by position)."""
+    """Flat indices of the ``n`` highest values (ties at the boundary broken arbitrarily)."""
     return np.argpartition(values, values.size - n)[values.size - n :]
 
 
