@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 
 from cryoray.runtime.progress import Progress, format_duration
 
@@ -96,3 +97,23 @@ def test_format_duration() -> None:
     assert format_duration(65) == "1:05"
     assert format_duration(3725) == "1:02:05"
     assert format_duration(-3) == "0:00"
+
+
+def test_log_records_on_the_terminal_clear_the_line_first() -> None:
+    stream, clock = Stream(tty=True), Clock()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with Progress("ingest", 2, unit="entries", stream=stream, clock=clock) as progress:
+            progress.update(1)
+            logging.getLogger("cryoray.test").warning("entry E-1 quarantined")
+            clock.now += 0.01  # sooner than a redraw would be due: the line comes back anyway
+            progress.update(2)
+        logging.getLogger("cryoray.test").warning("after")
+    finally:
+        root.removeHandler(handler)
+    lines = stream.getvalue().split("\n")
+    assert lines[0].endswith("\rentry E-1 quarantined")  # blanked line, then the record from column 0
+    assert lines[1].startswith("\ringest: 2/2 entries") and lines[1].split("\r")[-1].startswith("ingest: 2/2")
+    assert lines[2] == "after"  # the filter is gone once the progress closed

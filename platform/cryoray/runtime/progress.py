@@ -1,12 +1,14 @@
 """Progress of long runs on the terminal: counts, rate, ETA and the latest figures (loss, metrics).
 
-On a terminal one line is redrawn in place (``\\r`` on stderr); elsewhere (a log file, a CI
+On a terminal one line is redrawn in place (``\\r`` on stderr; log records written to the same
+stream meanwhile first clear it, so they do not run into it); elsewhere (a log file, a CI
 job, a pipe) a plain line is written at most every ``every_s`` seconds and once at the end, so
 logs stay short. Training, sweeps, ingest and batch inference share this one helper.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -72,6 +74,11 @@ class Progress:
         self._written: float | None = None
         self._width = 0
         self._closed = False
+        self._handlers = [
+            h for h in logging.getLogger().handlers if self.tty and getattr(h, "stream", None) is self.stream
+        ]
+        for handler in self._handlers:
+            handler.addFilter(self._clear)
 
     @property
     def rate(self) -> float | None:
@@ -124,10 +131,20 @@ class Progress:
         if self._closed:
             return
         self._closed = True
+        for handler in self._handlers:
+            handler.removeFilter(self._clear)
         self._write(self.clock())
         if self.enabled and self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+    def _clear(self, record: logging.LogRecord) -> bool:
+        """Log filter (terminal only): blank the line before the record is written; the next update redraws it."""
+        if self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self._width = 0
+            self._written = None
+        return True
 
     def _write(self, now: float) -> None:
         self._written = now
