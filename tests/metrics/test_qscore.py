@@ -91,6 +91,8 @@ def test_residue_chain_and_overall_are_means_over_atoms() -> None:
     assert report.chains == pytest.approx({"B": 0.6, "A": 0.55})
     assert report.overall == pytest.approx(0.58) and report.n_atoms == 5
     assert report.to_dict()["residues"][1]["q_side_chain"] is None
+    with pytest.raises(ValueError, match="per-atom array"):
+        summarise_q_scores(q[:2], chain=["A"], seq_id=[1], residue_name=["GLY"], atom_name=["CA"])
 
 
 def test_expected_q_at_two_resolutions() -> None:

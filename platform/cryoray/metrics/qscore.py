@@ -224,6 +224,8 @@ def summarise_q_scores(
     chain, residue_name, atom_name = (np.asarray(a).astype(str) for a in (chain, residue_name, atom_name))
     seq_id = np.asarray(seq_id, dtype=np.int64)
     icode = np.full(len(atom_q), " ") if icode is None else np.asarray(icode).astype(str)
+    if {len(a) for a in (chain, seq_id, residue_name, atom_name, icode)} != {len(atom_q)}:
+        raise ValueError(f"every per-atom array needs {len(atom_q)} entries, one per Q value")
     keys = chain
     for part in (seq_id.astype(str), icode, residue_name):
         keys = np.char.add(np.char.add(keys, "\x00"), part)
@@ -259,6 +261,8 @@ def summarise_q_scores(
 
 def q_score(density: DensityMap, atoms: AtomTable, *, source: str = "model") -> QScoreReport:
     """Q-scores of a model (as read by ``cryoray.io.models``) in ``density``: every non-hydrogen atom.
+
+    Hydrogens are ignored: they are neither scored nor counted when sphere points near other atoms are dropped.
 
     Raises:
         EmptyModelError: the model has no non-hydrogen atom.
