@@ -1,8 +1,9 @@
 """Benchmark: batch inference over every real map in ../shared/data/real, in entries/min.
 
-    .venv/bin/python -m tests.benchmarks.bench_batch_infer [--cpus 2] [--build] [--smallest N] [--smoke]
+    .venv/bin/python -m tests.benchmarks.bench_batch_infer [--cpus 2] [--build] [--entries ID ...] [--smoke]
 
-(from the repository root; ``--smoke``: the 3 smallest maps, with model building).
+(from the repository root; ``--smoke``: EMD-21457's segment (~50³ Å, with a FASTA) and EMD-3001 (fails), with
+model building).
 
 A tiny random-weight SegFormer3D (32³ boxes, atom + amino-acid heads, as tests/infer) on a
 local Ray instance with one predictor actor; each entry writes its P(Cα) map on the input's
@@ -22,8 +23,8 @@ from tests.support.data import REAL
 from tests.support.models import write_segment_checkpoint
 
 
-def manifest_of_real_maps(path: Path, smallest: int | None = None) -> Path:
-    """A batch manifest (``entry_id,map,sequence``) of the real maps, or of the ``smallest`` ones by file size."""
+def manifest_of_real_maps(path: Path, entries: list[str] | None = None) -> Path:
+    """A batch manifest (``entry_id,map,sequence``) of the real maps, or of those named in ``entries``."""
     rows = []
     for folder in sorted(p for p in REAL.iterdir() if p.is_dir()):
         maps = sorted(
@@ -34,10 +35,11 @@ def manifest_of_real_maps(path: Path, smallest: int | None = None) -> Path:
         fasta = sorted(folder.glob("*.fasta"))
         for m in maps:
             entry = folder.name.split("_")[0] + ("" if len(maps) == 1 else "-" + m.name.split(".")[0])
-            rows.append((m.stat().st_size, f"{entry},{m},{fasta[0] if fasta else ''}"))
-    if smallest is not None:
-        rows = sorted(rows)[:smallest]
-    path.write_text("\n".join(["entry_id,map,sequence", *(line for _, line in rows)]) + "\n")
+            if entries is None or entry in entries:
+                rows.append(f"{entry},{m},{fasta[0] if fasta else ''}")
+    if entries is not None and len(rows) != len(entries):
+        raise SystemExit(f"--entries: {len(rows)} of {entries} found in {REAL}")
+    path.write_text("\n".join(["entry_id,map,sequence", *rows]) + "\n")
     return path
 
 
@@ -45,8 +47,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--build", action="store_true", help="also thread models for entries with a FASTA")
-    parser.add_argument("--smallest", type=int, help="only the N smallest map files")
-    args = parse_args(parser, {"smallest": 3, "build": True})
+    parser.add_argument("--entries", nargs="+", help="only these entries (as the manifest names them)")
+    args = parse_args(parser, {"entries": ["EMD-21457-emd_21457_seg", "EMD-3001"], "build": True})
     import ray
 
     from cryoray.infer.batch import run_batch_inference
@@ -55,7 +57,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         checkpoint = write_segment_checkpoint(tmp_path / "ckpt")
-        manifest = manifest_of_real_maps(tmp_path / "manifest.csv", args.smallest)
+        manifest = manifest_of_real_maps(tmp_path / "manifest.csv", args.entries)
         config = BatchInferConfig.model_validate(
             {
                 "models": [str(checkpoint)],

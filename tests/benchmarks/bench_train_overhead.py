@@ -90,6 +90,7 @@ def train_config(
         "batch_size": batch,
         "workers": {"num_workers": workers, "cpus_per_worker": (cpus - data_cpus) / workers, "data_cpus": data_cpus},
         "checkpoints": {"keep": 1},
+        "max_failures": 0,  # a restarted worker would time only the steps after its restart
     }
 
 
@@ -253,7 +254,10 @@ def ray_train(config_dict: dict, *, workers: int, warmup: int, threads: int, rec
     per_epoch = int(config_dict["schedule"]["max_steps_per_epoch"])
     records = {int(p.stem[4:]): json.loads(p.read_text()) for p in record_dir.glob("rank*.json")}
     rank0 = records[0]
-    out = summarise(step_times(rank0["stamps"], warmup, per_epoch), config.batch_size, workers)
+    timed = step_times(rank0["stamps"], warmup, per_epoch)
+    if not timed:
+        raise SystemExit(f"rank 0 recorded {len(rank0['stamps'])} steps: none left to time after warm-up")
+    out = summarise(timed, config.batch_size, workers)
     history = MlflowClient(result.tracking_uri).get_metric_history(
         result.mlflow_run_id, "train/subgrids_per_s_per_worker"
     )

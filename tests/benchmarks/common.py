@@ -14,11 +14,20 @@ def parse_args(parser: argparse.ArgumentParser, smoke: dict[str, object]) -> arg
     """Parse the command line, with ``--smoke`` added: it makes ``smoke`` the defaults (options given still win)."""
     unknown = set(smoke) - set(vars(parser.parse_known_args([])[0]))
     assert not unknown, f"smoke settings for options the parser lacks: {unknown}"
-    settings = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in smoke.items())
+    settings = " ".join(_option(k, v) for k, v in smoke.items())
     parser.add_argument("--smoke", action="store_true", help=f"a short run of the same code paths: {settings}")
     if parser.parse_known_args()[0].smoke:
         parser.set_defaults(**smoke)
     return parser.parse_args()
+
+
+def _option(name: str, value: object) -> str:
+    """The option roughly as typed on a command line (a list as its values one after another)."""
+    flag = "--" + name.replace("_", "-")
+    if value is True:
+        return flag
+    values = value if isinstance(value, list) else [value]
+    return " ".join([flag, *(repr(v) if " " in str(v) else str(v) for v in values)])
 
 
 def build_store(path: Path, cpus: int, entries: Iterable[str] = tuple(ENTRIES)) -> None:
