@@ -29,7 +29,7 @@ PRINTS = {
     "bench_sweep": [r"sweep wall time \d+ s for 1 trials", r"mean trial start-up [\d.]+ s"],
     "bench_train_overhead": [r"plain PyTorch, 1 process\s+[\d.]+", r"Ray Train overhead, 1 worker vs plain: wall"],
 }
-#: scripts without a --smoke mode yet (the Serve benchmarks, another change's)
+#: not run here yet: the Serve benchmarks (bench_serve has no --smoke; bench_serve_memory's is not yet checked)
 NO_SMOKE = {"bench_serve", "bench_serve_memory"}
 
 
