@@ -166,3 +166,38 @@ def test_command_line_completes_and_strict_exits_2(ray_local, segformer_checkpoi
     assert main([*argv, "--strict"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].endswith("failures.json: 1 entries failed"), err
+
+
+def test_failure_not_the_inputs_fault_exits_1(ray_local, segformer_checkpoint, tmp_path, capsys) -> None:
+    """A file where an entry's output folder goes: the entry fails for a reason that is not its
+    input's, so the run (which still completes and lists it) exits 1, one line; --strict stays 2.
+    Progress goes to stderr as plain lines (not a terminal here): entries finished of those to do."""
+    from cryoray.cli.main import main
+
+    manifest = write_manifest(
+        tmp_path / "m.csv",
+        [("EMD-21457", REAL / ENTRIES["EMD-21457"][0], ""), ("BROKEN-MAP", BAD_INPUTS / "truncated_data.mrc", "")],
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "EMD-21457").write_text("a file in the way of the entry's folder\n")
+    settings = config(segformer_checkpoint).model_dump(mode="json", exclude={"models"})
+    (tmp_path / "batch.yaml").write_text(json.dumps(settings))
+    argv = ["predict-batch", str(manifest), "-o", str(out), "--model", str(segformer_checkpoint)]
+    argv += ["--config", str(tmp_path / "batch.yaml")]
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--json"])
+    assert exited.value.code == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    failures = {f["entry_id"]: f for f in report["failed"]}
+    assert report["done"] == [] and report["n_failed_internal"] == 1
+    assert failures["EMD-21457"]["error"] == "InternalError" and not failures["EMD-21457"]["input_fault"]
+    assert "EMD-21457" in failures["EMD-21457"]["reason"]  # the path that could not be made a folder
+    assert failures["BROKEN-MAP"]["error"] == "MapFormatError" and failures["BROKEN-MAP"]["input_fault"]
+    assert json.loads((out / "failures.json").read_text()) == report["failed"]
+    err = captured.err.strip().splitlines()
+    assert err[-1].endswith("failures.json: 1 entries failed for reasons other than their input (input_fault: false)")
+    assert any(line.startswith("predict-batch: 2/2 entries (100%)") and "failed 2" in line for line in err), err
+
+    assert main([*argv, "--strict"]) == 2

@@ -104,7 +104,7 @@ def test_predictor_contract(segformer_checkpoint, enhance_checkpoint) -> None:
     assert all(v.dtype == np.float32 for v in out.values())
     np.testing.assert_allclose(out["amino_acid"].sum(axis=1), 1.0, atol=1e-5)
     enhancer = Predictor.from_reference(enhance_checkpoint, device="auto", precision="fp32")
-    assert enhancer.regression_only and enhancer.box == 16 and enhancer.heads["output"].label == "simulated"
+    assert enhancer.spec.regression_only and enhancer.box == 16 and enhancer.heads["output"].label == "simulated"
     values = enhancer.predict(np.zeros((2, 1, 16, 16, 16), np.float32))["output"]
     assert values.shape == (2, 1, 16, 16, 16)
     with pytest.raises(ValueError, match="boxes must be"):

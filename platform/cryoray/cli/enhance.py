@@ -28,7 +28,6 @@ from cryoray.cli.inference import (
     resolve_models,
 )
 from cryoray.cli.output import emit
-from cryoray.errors import ConfigError
 from cryoray.io import check_output, write_map
 
 
@@ -46,29 +45,22 @@ def main(args: argparse.Namespace) -> None:
     directories = resolve_models(args, [args.model])
     density, source = read_inputs(args)
     (predictor,) = load_models(directories, [args.model], config)
-    regression = [h.name for h in predictor.heads.values() if not h.classification]
-    if args.head is not None and args.head not in regression:
-        raise ConfigError("--head", f"'{args.head}' is not a regression head of the model (those are {regression})")
-    if args.head is None and len(regression) != 1:
-        raise ConfigError(
-            "--model", f"enhance needs one regression head; the model has {regression or 'none'} (use --head)"
-        )
-    head = args.head or regression[0]
 
+    from cryoray.infer.channels import regression_channel
     from cryoray.infer.whole_map import predict_map
 
+    channel = regression_channel(predictor.spec, args.head)
     prediction = predict_map(
         density,
         predictor,
         config,
-        heads=[head],
+        heads=[channel.head],
         halves=getattr(args, "halves", "average"),
         mask=mask,
         mask_mode=args.mask_mode,
         source=source,
     )
-    name = prediction.names()[0]
-    out = prediction.on_source_frame(name)
+    out = prediction.on_source_frame(channel.name)
     labels = (f"cryoray enhance {predictor.name}"[:80], prediction.record.label())
     write_map(args.output, out, overwrite=args.overwrite, labels=labels)
     emit(
@@ -77,7 +69,7 @@ def main(args: argparse.Namespace) -> None:
             "input": source,
             "output": args.output,
             "model": predictor.name,
-            "head": head,
+            "head": channel.head,
             "tiling": prediction.tiling.name,
             "box": prediction.tiling.box,
             "device": str(predictor.device),

@@ -7,8 +7,12 @@ resolution are accepted and ignored; JSON lines also work); sources are paths, s
 http(s):// URLs. Each entry gets OUTPUT/ENTRY/NAME.mrc per output channel, model.cif when it
 has a sequence and the models have atom and amino-acid heads, and summary.json, written last.
 Re-running skips entries with a summary.json and retries failed ones. Failing entries are listed
-with their reasons in OUTPUT/failures.json and the run completes: exit 0 (with --strict: exit 2
-when any entry failed); a bad config, manifest or model reference exits 2 before any work.
+with their reasons in OUTPUT/failures.json and the run completes. Exit 0 when every failure is
+its entry's input's fault (missing or corrupt map, bad sequence), 1 when some entry failed for
+another reason (an output that cannot be written, a crash), 2 with --strict when any entry
+failed; a bad config, manifest or model reference exits 2 before any work. Progress (entries
+finished and failed, rate, ETA) goes to stderr: one line redrawn on a terminal, else a line
+every 30 s (none with -q).
 Settings come from --config (the whole file is a batch config), with --set KEY=VALUE on top.
 
 Example usage:
@@ -21,6 +25,7 @@ Example usage:
 from __future__ import annotations
 
 import argparse
+import sys
 
 from cryoray.cli.options import add_ray_args
 from cryoray.cli.output import add_json_flag, emit
@@ -55,12 +60,23 @@ def main(args: argparse.Namespace) -> None:
     if args.model:
         sets.append("models=" + yaml.safe_dump(list(args.model), default_flow_style=True).strip())
     config = load_config_with_sets(BatchInferConfig, args.config, sets)
-    report = run_batch_inference(args.manifest, args.output, config, address=args.address, num_cpus=args.num_cpus)
+    report = run_batch_inference(
+        args.manifest, args.output, config, address=args.address, num_cpus=args.num_cpus, progress=not args.quiet
+    )
     emit(
         args,
         report
         if args.json
         else {k: v for k, v in report.items() if k != "failed"} | {"failed": [f["entry_id"] for f in report["failed"]]},
     )
+    failures = f"{args.output.rstrip('/')}/failures.json"
     if args.strict and report["failed"]:
-        raise ConfigError(f"{args.output}/failures.json", f"{report['n_failed']} entries failed")
+        raise ConfigError(failures, f"{report['n_failed']} entries failed")
+    if report["n_failed_internal"]:
+        # not the input's fault: the run failed, though it completed (exit 1, one line, no traceback)
+        print(
+            f"cryoray predict-batch: error: {failures}: {report['n_failed_internal']} entries failed "
+            "for reasons other than their input (input_fault: false)",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)

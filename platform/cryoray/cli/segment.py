@@ -28,7 +28,6 @@ from cryoray.cli.inference import (
     resolve_models,
 )
 from cryoray.cli.output import emit
-from cryoray.errors import ConfigError
 from cryoray.io import DensityMap, check_output, write_map
 
 #: stitch into a memory-mapped file above this many output bytes on the prepared grid
@@ -50,12 +49,10 @@ def main(args: argparse.Namespace) -> None:
     density, source = read_inputs(args)
     (predictor,) = load_models(directories, [args.model], config)
 
-    from cryoray.infer.whole_map import output_channels, predict_map
+    from cryoray.infer.channels import segment_channels
+    from cryoray.infer.whole_map import predict_map
 
-    wanted = args.heads or [h.name for h in predictor.heads.values() if h.classification]
-    channels = [c for c in output_channels([predictor], wanted) if c.classification]
-    if not channels:
-        raise ConfigError("--heads", f"no classification head among {wanted} (the model has {sorted(predictor.heads)})")
+    channels = segment_channels(predictor.spec, args.heads)
     outdir = ensure_dir(args.output)
     paths = {c.name: os.path.join(outdir, f"{c.name}.mrc") for c in channels}
     for path in [*paths.values(), os.path.join(outdir, "segment.json")]:

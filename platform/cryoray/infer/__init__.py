@@ -2,6 +2,11 @@
 
 The pieces, for the CLI, Ray Data batch inference and Ray Serve alike:
 
+* :class:`ModelSpec` (``spec.py``): a model's box and heads, without its weights
+  (``predictor.spec``); what every front end decides from. :class:`Recipe` (``recipe.py``):
+  preparation, tiling and blend weights for a set of models. ``channels.py``: which channels an
+  enhancement, a segmentation or model building stitches, and stacking predictions into them;
+  ``candidates.py``: Cα candidates → clustered HMM states.
 * :func:`resolve_reference` (``reference.py``): a checkpoint directory, or an MLflow registered
   model ``models:/NAME/VERSION`` / ``NAME[/VERSION]`` downloaded once to a local cache.
 * :class:`Predictor` (``predictor.py``): ``Predictor.from_reference(ref, device=..., precision=...)``
@@ -29,23 +34,19 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cryoray.infer.building import BuildReport, build_channels, build_from_map, predict_states
+    from cryoray.infer.building import BuildReport, build_from_map, predict_states
+    from cryoray.infer.channels import OutputChannel, build_channels, output_channels
     from cryoray.infer.config import InferConfig
     from cryoray.infer.errors import ModelReferenceError
     from cryoray.infer.frame import to_source_frame
     from cryoray.infer.inputs import PreparedInput, average_halves, prepare_input
     from cryoray.infer.masks import keep_input, mask_on
-    from cryoray.infer.predictor import HeadSpec, Predictor, resolve_device
+    from cryoray.infer.predictor import Predictor, resolve_device
+    from cryoray.infer.recipe import Recipe
     from cryoray.infer.reference import ModelReference, parse_reference, resolve_reference
+    from cryoray.infer.spec import HeadSpec, ModelSpec
     from cryoray.infer.stitching import CandidateSink, DenseSink, Stitcher, TilePlan, blend_weights
-    from cryoray.infer.whole_map import (
-        InferenceStats,
-        MapPrediction,
-        OutputChannel,
-        output_channels,
-        predict_map,
-        run_plan,
-    )
+    from cryoray.infer.whole_map import InferenceStats, MapPrediction, predict_map, run_plan
 
 # Names load on first use, so ``cryoray.infer.config`` and ``.reference`` (used by the CLI before
 # any work starts) do not pull in torch.
@@ -53,24 +54,26 @@ _SOURCES = {
     "BuildReport": "building",
     "CandidateSink": "stitching",
     "DenseSink": "stitching",
-    "HeadSpec": "predictor",
+    "HeadSpec": "spec",
     "InferConfig": "config",
     "InferenceStats": "whole_map",
     "MapPrediction": "whole_map",
     "ModelReference": "reference",
     "ModelReferenceError": "errors",
-    "OutputChannel": "whole_map",
+    "ModelSpec": "spec",
+    "OutputChannel": "channels",
     "Predictor": "predictor",
     "PreparedInput": "inputs",
+    "Recipe": "recipe",
     "Stitcher": "stitching",
     "TilePlan": "stitching",
     "average_halves": "inputs",
     "blend_weights": "stitching",
-    "build_channels": "building",
+    "build_channels": "channels",
     "build_from_map": "building",
     "keep_input": "masks",
     "mask_on": "masks",
-    "output_channels": "whole_map",
+    "output_channels": "channels",
     "parse_reference": "reference",
     "predict_map": "whole_map",
     "predict_states": "building",
@@ -91,9 +94,11 @@ __all__ = [
     "MapPrediction",
     "ModelReference",
     "ModelReferenceError",
+    "ModelSpec",
     "OutputChannel",
     "Predictor",
     "PreparedInput",
+    "Recipe",
     "Stitcher",
     "TilePlan",
     "average_halves",

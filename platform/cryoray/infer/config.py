@@ -1,4 +1,8 @@
-"""Settings of whole-map inference (the ``infer`` section of a config, or CLI flags)."""
+"""Settings of whole-map inference (the ``infer`` section of a config, or CLI flags).
+
+What they mean for a given set of models (tiling by box, percentile by head kinds) is decided
+in :class:`cryoray.infer.recipe.Recipe`.
+"""
 
 from __future__ import annotations
 
@@ -61,8 +65,3 @@ class InferConfig(Section):
                 return PRESETS["cryoten-eval"]
             return get_tiling("custom", box=model_box, stride=max(1, model_box * 3 // 4))
         return get_tiling(self.tiling, box=self.box, stride=self.stride, core=self.core)
-
-    def percentile_for(self, regression_only: bool) -> float:
-        if self.percentile is not None:
-            return self.percentile
-        return 99.999 if regression_only else 95.0

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,43 +23,13 @@ from torch import nn
 
 from cryoray.infer.errors import ModelReferenceError
 from cryoray.infer.reference import read_checkpoint_config, resolve_reference
+from cryoray.infer.spec import HeadSpec, ModelSpec
 from cryoray.models import ModelConfig, build_model
 from cryoray.train.checkpoints import load_weights
 from cryoray.train.config import TargetConfig
 from cryoray.train.targets import CLASS_NAMES
 
-__all__ = ["HeadSpec", "Predictor", "heads_from_config", "resolve_device"]
-
-
-@dataclass(frozen=True)
-class HeadSpec:
-    """One output of a network.
-
-    Args:
-        name: the head's name (the model's output key).
-        channels: output channels.
-        label: the store label the head was trained on (``atom``, ``simulated``, ...), if known.
-        class_names: names of the classes in channel order (classification heads); None for
-            regression heads.
-    """
-
-    name: str
-    channels: int
-    label: str | None = None
-    class_names: tuple[str, ...] | None = None
-
-    @property
-    def classification(self) -> bool:
-        return self.class_names is not None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "channels": self.channels,
-            "label": self.label,
-            "kind": "classification" if self.classification else "regression",
-            "class_names": list(self.class_names) if self.class_names else None,
-        }
+__all__ = ["Predictor", "heads_from_config", "resolve_device"]
 
 
 def heads_from_config(model: nn.Module, targets: Mapping[str, TargetConfig]) -> dict[str, HeadSpec]:
@@ -80,7 +49,7 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelReferenceError("--device", f"{device} was asked for but no CUDA device is available")
+        raise ModelReferenceError("infer.device", f"{device} was asked for but no CUDA device is available")
     return torch.device(device)
 
 
@@ -170,12 +139,15 @@ class Predictor:
         return predictor
 
     @property
-    def regression_only(self) -> bool:
-        return not any(h.classification for h in self.heads.values())
-
-    def head_for_label(self, label: str) -> HeadSpec | None:
-        """The head trained on store label ``label`` (e.g. ``atom``), if any."""
-        return next((h for h in self.heads.values() if h.label == label), None)
+    def spec(self) -> ModelSpec:
+        """What the front ends need to know of this network (box, heads), without its weights."""
+        return ModelSpec(
+            name=self.name,
+            box=self.box,
+            heads=dict(self.heads),
+            reference=self.name,
+            parameters=sum(p.numel() for p in self.model.parameters()),
+        )
 
     def predict(self, boxes: np.ndarray) -> dict[str, np.ndarray]:
         """Predict ``(N, 1, b, b, b)`` boxes → head → ``(N, C, b, b, b)`` float32 numpy arrays."""

@@ -15,86 +15,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cryoray.errors import ConfigError
+from cryoray.infer.channels import OutputChannel, output_channels, predict_channels
 from cryoray.infer.config import InferConfig
 from cryoray.infer.frame import to_source_frame
 from cryoray.infer.inputs import HalfMapMode, PreparedInput, prepare_input
 from cryoray.infer.masks import MaskMode, keep_input, mask_on
 from cryoray.infer.predictor import Predictor
-from cryoray.infer.stitching import DenseSink, Sink, Stitcher, TilePlan, blend_weights
+from cryoray.infer.recipe import Recipe
+from cryoray.infer.stitching import DenseSink, Sink, Stitcher, TilePlan
 from cryoray.io.density_map import DensityMap, GridFrame
-from cryoray.preprocessing.config import MaskConfig, PrepareConfig
+from cryoray.preprocessing.config import MaskConfig
 from cryoray.preprocessing.prepare import PrepareRecord
 from cryoray.preprocessing.tiling import Tiling
 
-__all__ = [
-    "InferenceStats",
-    "MapPrediction",
-    "OutputChannel",
-    "output_channels",
-    "predict_map",
-    "run_plan",
-    "tiling_for",
-]
+__all__ = ["InferenceStats", "MapPrediction", "predict_map", "run_plan"]
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class OutputChannel:
-    """One stitched output: channel ``channel`` of head ``head`` of predictor ``predictor``.
-
-    ``name`` is what files and reports call it: the head for single-channel regression heads,
-    ``HEAD_CLASS`` for a class (e.g. ``atom_CA``).
-    """
-
-    predictor: int
-    head: str
-    channel: int
-    name: str
-    classification: bool
-
-
-def output_channels(predictors: Sequence[Predictor], heads: Sequence[str] | None = None) -> list[OutputChannel]:
-    """Every channel of the chosen heads (all heads when None) of every predictor.
-
-    Raises:
-        ConfigError: a head in ``heads`` that no predictor has.
-    """
-    known = {name for p in predictors for name in p.heads}
-    unknown = sorted(set(heads or ()) - known)
-    if unknown:
-        raise ConfigError("--heads", f"unknown head(s) {unknown}; the model has {sorted(known)}")
-    out = []
-    for index, predictor in enumerate(predictors):
-        for head in predictor.heads.values():
-            if heads is not None and head.name not in heads:
-                continue
-            for c in range(head.channels):
-                if head.class_names is not None:
-                    name = f"{head.name}_{head.class_names[c]}"
-                else:
-                    name = head.name if head.channels == 1 else f"{head.name}_{c}"
-                out.append(OutputChannel(index, head.name, c, name, head.classification))
-    return out
-
-
-def tiling_for(predictors: Sequence[Predictor], config: InferConfig) -> Tiling:
-    """The tiling for these predictors (one box size for all of them).
-
-    Raises:
-        ConfigError: predictors with different boxes, or a tiling box the network cannot take.
-    """
-    boxes = {p.box for p in predictors}
-    if len(boxes) != 1:
-        raise ConfigError("--model", f"models take different boxes {sorted(boxes)}; use models with one box size")
-    box = boxes.pop()
-    try:
-        tiling = config.tiling_for(box)
-    except ValueError as exc:
-        raise ConfigError("--tiling", str(exc)) from exc
-    if tiling.box != box:
-        raise ConfigError("--tiling", f"tiling '{tiling.name}' cuts {tiling.box}³ boxes but the model takes {box}³")
-    return tiling
 
 
 @dataclass
@@ -149,9 +84,7 @@ def run_plan(
     for first in range(0, len(plan), batch_size):
         for data in inputs:
             for origins, boxes in plan.batches(data, batch_size, start=first, stop=first + batch_size):
-                outputs = {i: predictors[i].predict(boxes) for i in used}
-                stacked = np.stack([outputs[c.predictor][c.head][:, c.channel] for c in channels], axis=1)
-                stitcher.add(origins, stacked)
+                stitcher.add(origins, predict_channels(predictors, channels, boxes))
         done = min(len(plan), first + batch_size)
         if done // step != (done - batch_size) // step:
             log.info("predicted %d of %d boxes", done, len(plan))
@@ -242,23 +175,18 @@ def predict_map(
     """
     config = config or InferConfig()
     predictors = [predictors] if isinstance(predictors, Predictor) else list(predictors)
-    channels = output_channels(predictors, heads)
-    tiling = tiling_for(predictors, config)
-    percentile = config.percentile_for(all(p.regression_only for p in predictors))
-    prepare = PrepareConfig(
-        voxel_size=config.voxel_size,
-        order=config.order,
-        percentile=percentile,
-        mask=mask if mask_mode == "zero" else None,
-    )
+    specs = [p.spec for p in predictors]
+    channels = output_channels(specs, heads)
+    recipe = Recipe.for_models(specs, config, mask=mask if mask_mode == "zero" else None)
     t0 = time.perf_counter()
-    prepared: PreparedInput = prepare_input(density, prepare, halves=halves, source=source)
+    prepared: PreparedInput = prepare_input(density, recipe.prepare, halves=halves, source=source)
     t_prepare = time.perf_counter() - t0
     shape = prepared.density.data.shape
-    plan = TilePlan.for_shape(shape, tiling)
-    log.info("predicting %s voxels in %d boxes of %d³ (%s)", shape[::-1], len(plan), tiling.box, tiling.name)
+    plan = recipe.plan(shape)
+    log.info(
+        "predicting %s voxels in %d boxes of %d³ (%s)", shape[::-1], len(plan), recipe.tiling.box, recipe.tiling.name
+    )
     sink = DenseSink(shape, len(channels), directory=scratch_dir)
-    weights = blend_weights(tiling, config.blend, sigma_scale=config.sigma_scale)
     stats = run_plan(
         [p.data for p in prepared.passes],
         predictors,
@@ -266,7 +194,7 @@ def predict_map(
         plan,
         sink=sink,
         batch_size=config.batch_size,
-        weights=weights,
+        weights=recipe.weights,
     )
     stats.stages["prepare"] = t_prepare
     if mask is not None and mask_mode == "keep":
@@ -276,4 +204,4 @@ def predict_map(
                 keep_input(sink.data[i], prepared.density.data, keep)
     elif mask_mode not in ("zero", "keep"):
         raise ValueError(f"`mask_mode` must be 'zero' or 'keep', got {mask_mode!r}")
-    return MapPrediction(channels, sink.data, prepared.density.frame, prepared.record, tiling, stats, sink)
+    return MapPrediction(channels, sink.data, prepared.density.frame, prepared.record, recipe.tiling, stats, sink)

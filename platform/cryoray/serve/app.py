@@ -34,11 +34,12 @@ from ray.serve.handle import DeploymentHandle
 
 from cryoray.config import load_config_with_sets, validate_config
 from cryoray.errors import ConfigError, InputError
+from cryoray.infer.spec import ModelSpec
 from cryoray.modelbuild.errors import StatesFormatError
 from cryoray.serve import handlers
 from cryoray.serve.config import ServeConfig, check_models
 from cryoray.serve.limits import Busy, InFlight, read_body, status_for
-from cryoray.serve.model import ModelInfo, ModelServer
+from cryoray.serve.model import ModelServer
 
 __all__ = ["Gateway", "build_app", "config_from_args", "serve_application"]
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def segment_channels(info: ModelInfo, heads: list[str] | None) -> int:
+def segment_channels(info: ModelSpec, heads: list[str] | None) -> int:
     """Output maps of a ``/segment`` request: the channels of ``heads`` (default: every classification head)."""
     return sum(h.channels for h in info.heads.values() if (h.name in heads if heads else h.classification))
 
@@ -63,12 +64,12 @@ class Gateway:
     def __init__(self, config: dict, models: Mapping[str, DeploymentHandle]) -> None:
         self.config = ServeConfig.model_validate(config)
         self.models = dict(models)
-        self._info: dict[str, ModelInfo] = {}
+        self._info: dict[str, ModelSpec] = {}
         self._pool = None
         self.in_flight = InFlight(self.config.limits.max_requests_in_flight)
         self.requests = {"ok": 0, "client_errors": 0, "server_errors": 0, "refused": 0, "timed_out": 0}
 
-    async def _model(self, name: str | None) -> tuple[ModelInfo, DeploymentHandle]:
+    async def _model(self, name: str | None) -> tuple[ModelSpec, DeploymentHandle]:
         if not name:
             raise InputError("model", f"name a model with ?model=NAME; configured: {sorted(self.models)}")
         handle = self.models.get(name)

@@ -14,40 +14,12 @@ import asyncio
 import os
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 from ray import serve
 
-from cryoray.infer.predictor import HeadSpec
-
-__all__ = ["ModelInfo", "ModelServer"]
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What the ingress needs to know of a model (it quacks like a Predictor for channel selection)."""
-
-    name: str
-    reference: str
-    box: int
-    heads: dict[str, HeadSpec]
-    parameters: int
-
-    @property
-    def regression_only(self) -> bool:
-        return not any(h.classification for h in self.heads.values())
-
-    def head_for_label(self, label: str) -> HeadSpec | None:
-        return next((h for h in self.heads.values() if h.label == label), None)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "reference": self.reference,
-            "box": self.box,
-            "parameters": self.parameters,
-            "heads": [h.to_dict() for h in self.heads.values()],
-        }
+__all__ = ["ModelServer"]
 
 
 def _count_boxes(items: Sequence[tuple[np.ndarray, tuple[str, ...]]]) -> int:
@@ -71,13 +43,8 @@ class ModelServer:
         self.predictor = Predictor.from_reference(
             reference, tracking_uri=tracking_uri, device=device, precision=precision
         )
-        self.info_ = ModelInfo(
-            name=name,
-            reference=reference,
-            box=self.predictor.box,
-            heads=dict(self.predictor.heads),
-            parameters=sum(p.numel() for p in self.predictor.model.parameters()),
-        )
+        #: what the ingress decides from (box, heads), under the registry's name
+        self.spec = replace(self.predictor.spec, name=name, reference=reference)
         self.boxes_per_batch: Counter[int] = Counter()
         self.calls_per_batch: Counter[int] = Counter()
 
@@ -87,9 +54,9 @@ class ModelServer:
         self.predict_boxes.set_batch_wait_timeout_s(float(user_config["batch_wait_timeout_s"]))
 
     def info(self) -> dict[str, object]:
-        """The model, and the batches this replica has run (boxes per forward pass: count)."""
+        """Its :class:`~cryoray.infer.ModelSpec`, and the batches this replica has run (boxes per pass: count)."""
         return {
-            "model": self.info_,
+            "model": self.spec,
             "replica_pid": os.getpid(),
             "device": str(self.predictor.device),
             "boxes_predicted": self.predictor.boxes_predicted,

@@ -12,20 +12,17 @@ from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
+from ray.serve.handle import DeploymentHandle
 
+from cryoray.infer.channels import OutputChannel, stack_channels
 from cryoray.infer.stitching import Stitcher, TilePlan
-from cryoray.infer.whole_map import OutputChannel
 from cryoray.serve.config import BatchingConfig
 
 __all__ = ["predict_plan"]
 
 
-def _stack(outputs: dict[str, np.ndarray], channels: Sequence[OutputChannel]) -> np.ndarray:
-    return np.stack([outputs[c.head][:, c.channel] for c in channels], axis=1)
-
-
 async def predict_plan(
-    handle: object,
+    handle: DeploymentHandle,
     data: np.ndarray,
     plan: TilePlan,
     channels: Sequence[OutputChannel],
@@ -37,13 +34,13 @@ async def predict_plan(
     pending: deque = deque()
     calls = 0
     for origins, boxes in plan.batches(data, batching.boxes_per_call):
-        pending.append((origins, handle.predict_boxes.remote((boxes, heads))))  # type: ignore[attr-defined]
+        pending.append((origins, handle.predict_boxes.remote((boxes, heads))))
         calls += 1
         if len(pending) >= batching.calls_in_flight:
             first, response = pending.popleft()
-            stitcher.add(first, _stack(await response, channels))
+            stitcher.add(first, stack_channels({0: await response}, channels))
     while pending:
         first, response = pending.popleft()
-        stitcher.add(first, _stack(await response, channels))
+        stitcher.add(first, stack_channels({0: await response}, channels))
     stitcher.finish()
     return calls
