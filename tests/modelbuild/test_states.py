@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -69,3 +72,33 @@ def test_missing_arrays_and_other_files(tmp_path) -> None:
         read_states(tmp_path / "text.npz")
     with pytest.raises(SourceError):
         read_states(tmp_path / "absent.npz")
+
+
+def header_bomb_npz(path, shape: tuple[int, ...] = (10**12, 3)) -> None:
+    """An .npz whose xyz.npy header declares ``shape`` float64 but holds 24 bytes (756 bytes in all)."""
+    member = io.BytesIO()
+    np.lib.format.write_array_header_1_0(member, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    member.write(np.zeros(3).tobytes())
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("xyz.npy", member.getvalue())
+        for name, value in (("aa_probs", np.full((1, 20), 0.05)), ("ca_prob", np.ones(1))):
+            body = io.BytesIO()
+            np.save(body, value)
+            archive.writestr(f"{name}.npy", body.getvalue())
+
+
+def test_header_declaring_a_huge_array_is_refused_before_loading(tmp_path) -> None:
+    path = tmp_path / "bomb.npz"
+    header_bomb_npz(path)
+    assert path.stat().st_size < 1000
+    with pytest.raises(StatesFormatError, match=r"xyz: header declares shape \(1000000000000, 3\)") as info:
+        read_states(path)
+    assert "24 bytes are stored" in str(info.value)
+
+
+def test_single_npy_with_a_huge_header_is_refused_without_loading(tmp_path) -> None:
+    path = tmp_path / "one.npz"
+    with path.open("wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+    with pytest.raises(StatesFormatError, match=r"single \.npy array"):
+        read_states(path)

@@ -9,6 +9,7 @@ residues) are reported, never invented.
 Example usage:
   $ cryoray align states.npz 5me2.fasta -o model.cif
   $ cryoray align states.npz 5me2.fasta -o model.pdb --std-lambda 10 --json
+  $ cryoray align big_states.npz complex.fasta -o model.cif --max-memory-gib 32
 """
 
 from __future__ import annotations
@@ -42,17 +43,25 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--std-lambda", type=float, default=None, help="λ of the transition σ = 0.03622304 × λ Å (default 10)"
     )
+    parser.add_argument(
+        "--max-memory-gib",
+        type=float,
+        default=None,
+        help="refuse inputs whose threading would need more memory, estimated from the sizes "
+        f"(default: {ThreadingConfig.model_fields['max_memory_gib'].default:g})",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     add_json_flag(parser)
 
 
 def main(args: argparse.Namespace) -> None:
-    settings = {"std_lambda": args.std_lambda} if args.std_lambda is not None else {}
+    flags = {"std_lambda": args.std_lambda, "max_memory_gib": args.max_memory_gib}
+    settings = {key: value for key, value in flags.items() if value is not None}
     config = validate_config(ThreadingConfig, settings, source="command-line options")
     check_output(args.output, overwrite=args.overwrite)
     states = read_states(args.states)
     chains = read_chains(args.sequence)
-    result = thread_chains(states, chains, config)
+    result = thread_chains(states, chains, config, source=args.states)
     write_model(args.output, result, overwrite=args.overwrite)
     report = result.to_dict()
     if not args.json:

@@ -41,6 +41,9 @@ class ThreadingConfig(Section):
             relaxed best path (0: over all free states; all are used anyway when the
             corridor holds fewer than 1.25 states per residue or more than half the free ones).
         window_radius: a re-solved window may use the free states within this many Å of its path.
+        max_memory_gib: refuse inputs whose threading would need more memory than this (GiB),
+            estimated from the sizes before any of it is allocated (see
+            :func:`cryoray.modelbuild.threading.memory_needed`).
     """
 
     std_lambda: float = pydantic.Field(10.0, gt=0.0, le=100.0)
@@ -53,6 +56,7 @@ class ThreadingConfig(Section):
     window_radius: float = pydantic.Field(20.0, gt=0.0, le=200.0)
     beam_width: int = pydantic.Field(256, ge=1, le=100000)
     beam_per_state: int = pydantic.Field(2, ge=1, le=1000)
+    max_memory_gib: float = pydantic.Field(4.0, gt=0.0, le=4096.0)
 
 
 class BuildConfig(Section):

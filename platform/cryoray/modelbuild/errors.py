@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cryoray.errors import InputError
 
-__all__ = ["ChainAssignmentError", "ModelOutputError", "StatesFormatError"]
+__all__ = ["ChainAssignmentError", "ModelOutputError", "StatesFormatError", "ThreadingTooLargeError"]
 
 
 class StatesFormatError(InputError):
@@ -17,3 +17,7 @@ class ChainAssignmentError(InputError):
 
 class ModelOutputError(InputError):
     """The model cannot be written in the format asked for (e.g. long chain ids in PDB)."""
+
+
+class ThreadingTooLargeError(InputError):
+    """Threading these states and chains would need more memory than the configured limit."""

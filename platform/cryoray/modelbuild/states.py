@@ -8,15 +8,19 @@ A states file (``STATES.npz``, as ``numpy.savez``) holds three arrays:
 * ``ca_prob``: ``(K,)`` Cα probability of each state.
 
 Rules checked on reading (and by :meth:`HmmStates.validated` for arrays from code): every
-value finite, probabilities in [0, 1]. Amino-acid rows need not sum to 1: the HMM normalises
-each row (after adding 1e-20, exactly as Cryo2Struct does), so a row of zeros means "no
-information" (uniform). Rows whose sum is off by more than 1e-3 are counted in
-:attr:`HmmStates.unnormalised_rows` so callers can report them.
+value finite, probabilities in [0, 1]. Before any array is loaded, each member's ``.npy``
+header must describe exactly the bytes stored (and at most ``MAX_STATES_BYTES`` in all), so a
+756-byte file declaring a 10¹² × 3 array is refused instead of allocating 24 TB.
+Amino-acid rows need not sum to 1: the HMM normalises each row (after adding 1e-20, exactly
+as Cryo2Struct does), so a row of zeros means "no information" (uniform). Rows whose sum is
+off by more than 1e-3 are counted in :attr:`HmmStates.unnormalised_rows` so callers can
+report them.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
 import zipfile
 from dataclasses import dataclass
@@ -28,9 +32,11 @@ from cryoray.modelbuild.errors import StatesFormatError
 
 __all__ = ["MAX_STATES_BYTES", "HmmStates", "read_states", "write_states"]
 
-#: Largest states file read (decompressed); 1 M states take ~190 MB.
+#: Largest states file read, and largest total of its (decompressed) arrays; 1 M states take ~190 MB.
 MAX_STATES_BYTES = 1 << 30
 _SUM_TOLERANCE = 1e-3
+_ARRAYS = ("xyz", "aa_probs", "ca_prob")
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
 @dataclass(frozen=True)
@@ -95,23 +101,49 @@ class HmmStates:
         return cls(**arrays)
 
 
+def _check_headers(archive: zipfile.ZipFile, source: object) -> None:
+    """Refuse members whose ``.npy`` header declares other bytes than are stored, or too many in all."""
+    total = 0
+    for name in _ARRAYS:
+        if f"{name}.npy" not in archive.namelist():
+            continue  # reported as missing by the caller
+        info = archive.getinfo(f"{name}.npy")
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version not in _HEADER_READERS:
+                raise StatesFormatError(source, f"{name}: .npy format version {version} is not supported")
+            shape, _, dtype = _HEADER_READERS[version](member)
+            stored = info.file_size - member.tell()
+        declared = math.prod(shape) * dtype.itemsize
+        if declared != stored:
+            raise StatesFormatError(
+                source,
+                f"{name}: header declares shape {shape} ({declared} bytes of {dtype}) but {stored} bytes are stored",
+            )
+        total += declared
+        if total > MAX_STATES_BYTES:
+            raise StatesFormatError(source, f"arrays hold more than the limit of {MAX_STATES_BYTES} bytes")
+
+
 def read_states(source: str | os.PathLike) -> HmmStates:
     """Read and check a states ``.npz`` file (path or fsspec URL; see module docs).
 
     Raises:
         SourceError: cannot read the source.
-        StatesFormatError: not an ``.npz`` file, missing arrays, or arrays that break the rules.
+        StatesFormatError: not an ``.npz`` file, missing arrays, headers that disagree with the
+            stored bytes, or arrays that break the rules.
     """
     raw = read_bytes(source, limit=MAX_STATES_BYTES, what="states file", corrupt=StatesFormatError)
+    if raw.startswith(np.lib.format.MAGIC_PREFIX):
+        raise StatesFormatError(source, "a single .npy array, not an .npz file of xyz, aa_probs and ca_prob")
     try:
-        loaded = np.load(io.BytesIO(raw), allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise StatesFormatError(source, "a single .npy array, not an .npz file of xyz, aa_probs and ca_prob")
-        with loaded as npz:
-            missing = [k for k in ("xyz", "aa_probs", "ca_prob") if k not in npz.files]
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            _check_headers(archive, source)
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            missing = [k for k in _ARRAYS if k not in npz.files]
             if missing:
                 raise StatesFormatError(source, f"missing arrays {missing} (found {sorted(npz.files)})")
-            arrays = {k: npz[k] for k in ("xyz", "aa_probs", "ca_prob")}
+            arrays = {k: npz[k] for k in _ARRAYS}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise StatesFormatError(source, f"not a readable .npz file: {' '.join(str(exc).split())}") from exc
     return HmmStates.validated(**arrays, source=os.fspath(source))
