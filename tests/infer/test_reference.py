@@ -61,7 +61,7 @@ def test_registered_model(registry, tmp_path, monkeypatch) -> None:
     assert (latest / "model.safetensors").stat().st_mtime_ns == stamp
     monkeypatch.setenv("MLFLOW_TRACKING_URI", registry)
     predictor = Predictor.from_reference("models:/enhancer/1", cache_dir=cache, device="cpu")
-    assert predictor.name == "models:/enhancer/1" and predictor.regression_only
+    assert predictor.name == "models:/enhancer/1" and predictor.spec.regression_only
     for ref, reason in (("enhancer/9", "not found"), ("nobody", "no versions|not found")):
         with pytest.raises(ModelReferenceError, match=reason):
             resolve_reference(ref, tracking_uri=registry, cache_dir=cache)
