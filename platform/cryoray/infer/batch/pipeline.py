@@ -128,11 +128,15 @@ def run_batch_inference(
     try:
         if todo:
             ensure_ray(address, num_cpus)
-            # entry metadata rides with every box as a typed object (pickled): said so, not warned about
-            ray.data.DataContext.get_current().enable_fallback_to_arrow_object_ext_type = True
             actors = config.actors
             items = [{"row": r.model_dump_json()} for r in todo]
-            boxes = ray.data.from_items(items, override_num_blocks=len(items)).flat_map(
+            entries = ray.data.from_items(items, override_num_blocks=len(items))
+            # this run's settings (its datasets' own context, not the process's): entry metadata rides
+            # with every box as a typed object (pickled, said so rather than warned about), and one
+            # progress line of entries rather than Ray Data's per-operator bars redrawn over it
+            entries.context.enable_fallback_to_arrow_object_ext_type = True
+            entries.context.enable_progress_bars = not line.enabled
+            boxes = entries.flat_map(
                 partial(tile_entry, config=config, recipe=recipe, building=bool(build_index)),
                 num_cpus=actors.read_cpus,
             )
