@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import random
 import shutil
 from pathlib import Path
@@ -322,6 +323,16 @@ ERROR_CASES = [
         ModelFormatError,
         id="truncated-gzip",
     ),
+    pytest.param(
+        lambda d: write(d / "nan.pdb", atom_line(1, " CA ", "ALA", "A", 1, (math.nan, 0.0, 0.0), "C")),
+        ModelFormatError,
+        id="nan-coordinate-pdb",
+    ),
+    pytest.param(
+        lambda d: write(d / "inf.cif", CIF_5NI1.read_text().replace(" 45.716 ", " inf ", 1)),
+        ModelFormatError,
+        id="infinite-coordinate-mmcif",
+    ),
 ]
 
 
@@ -368,4 +379,13 @@ def test_binary_without_zero_bytes_is_a_format_error(tmp_path: Path) -> None:
     path = tmp_path / "junk.pdb"
     path.write_bytes(bytes(range(1, 256)) * 40)
     with pytest.raises(ModelFormatError, match="binary content"):
+        read_model(path)
+
+
+def test_nan_coordinates_are_refused_naming_the_atom(tmp_path: Path) -> None:
+    text = backbone("A", 1, "ALA", 0.0) + backbone("B", 7, "GLY", 5.0)
+    path = write(tmp_path / "nan.pdb", text.replace("   5.000", "     nan"))
+    with pytest.raises(
+        ModelFormatError, match=r"atoms have NaN or infinite coordinates \(first: chain B residue GLY 7"
+    ):
         read_model(path)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import gemmi
 import numpy as np
 import pytest
 
+from cryoray.errors import MapTooLargeError
 from cryoray.io import GridFrame, read_map
 from cryoray.io.models import AtomicModel, read_model
 from cryoray.labels import (
@@ -123,3 +125,24 @@ def test_frame_around_covers_atoms() -> None:
     frame = frame_around(atoms, 1.0, 5.0)
     assert np.all(frame.contains(atoms.xyz))
     assert all(o % 1.0 == 0 for o in frame.origin)
+
+
+def test_frame_around_a_placeholder_atom_is_refused_before_allocating() -> None:
+    """One atom at 9999.999 Å (a placeholder) would make the box 10020³ voxels: 3.66 TiB."""
+    atoms = read_model(real(HB + "5me2.pdb")).atoms()
+    xyz = atoms.xyz.copy()
+    xyz[-1] = 9999.999
+    placeholder = dataclasses.replace(atoms, xyz=xyz)
+    with pytest.raises(MapTooLargeError, match=r"above the limit of 1073741824.*placeholder") as info:
+        frame_around(placeholder, 1.0, 10.0, source="m.pdb")
+    assert str(info.value).startswith("m.pdb: a 1 Å grid around the atoms")
+    frame = frame_around(atoms, 1.0, 10.0)
+    with pytest.raises(MapTooLargeError, match=f"above the limit of {frame.n_voxels - 1}"):
+        frame_around(atoms, 1.0, 10.0, max_voxels=frame.n_voxels - 1)
+    assert frame_around(atoms, 1.0, 10.0, max_voxels=frame.n_voxels) == frame
+
+
+@pytest.mark.parametrize("resolution", [math.inf, math.nan, 1e-300, 0.0, -3.0, 0.49, 51.0])
+def test_simulation_needs_a_sane_resolution(resolution) -> None:
+    with pytest.raises(ValueError, match=r"from 0\.5 to 50"):
+        gaussian_width(resolution)

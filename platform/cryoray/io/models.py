@@ -5,11 +5,13 @@ parsed from memory, the format told by the name (``.cif``/``.mmcif`` vs ``.pdb``
 failing that, by the content (``data_`` opens an mmCIF file).
 
 Policy, applied on reading: only the first model of a multi-model file is kept; alternative
-conformations are reduced to the first; hydrogens are kept (they matter for simulated maps).
+conformations are reduced to the first; hydrogens are kept (they matter for simulated maps);
+a model with a NaN or infinite coordinate is refused (nothing downstream can place it).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -144,12 +146,21 @@ def _parse(text: str, source: str) -> gemmi.Structure:
         raise ModelFormatError(source, f"not a valid {kind} file: {exc}") from exc
 
 
+def _check_finite(model: gemmi.Model, source: str) -> None:
+    """Refuse atoms whose coordinates are NaN or infinite, naming the first one."""
+    bad = [cra for cra in model.all() if not all(map(math.isfinite, cra.atom.pos.tolist()))]
+    if bad:
+        first = bad[0]
+        where = f"chain {first.chain.name} residue {first.residue.name} {first.residue.seqid} atom {first.atom.name}"
+        raise ModelFormatError(source, f"{len(bad)} atoms have NaN or infinite coordinates (first: {where})")
+
+
 def read_model(source: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> AtomicModel:
     """Read a PDB or mmCIF model (optionally gzip) from a path or fsspec URL.
 
     Raises:
         SourceError: cannot open or read the source, or it is larger than ``max_bytes``.
-        ModelFormatError: the content is not parseable PDB/mmCIF.
+        ModelFormatError: the content is not parseable PDB/mmCIF, or a coordinate is NaN/infinite.
         EmptyModelError: the model holds no atoms.
     """
     source = os.fspath(source)
@@ -159,6 +170,7 @@ def read_model(source: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -
         raise EmptyModelError(source, "model has no atoms")
     while len(structure) > 1:
         del structure[len(structure) - 1]
+    _check_finite(structure[0], source)
     structure.remove_alternative_conformations()
     structure.setup_entities()
     return AtomicModel(structure=structure, source=source)

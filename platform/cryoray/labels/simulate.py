@@ -18,8 +18,10 @@ import math
 import numba
 import numpy as np
 
+from cryoray.errors import MapTooLargeError
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.io.models import AtomTable
+from cryoray.io.mrc import MAX_VOXELS
 
 __all__ = ["CUTOFF", "RESOLUTION_RANGE", "check_resolution", "frame_around", "gaussian_width", "simulate_map"]
 
@@ -89,11 +91,31 @@ def simulate_map(atoms: AtomTable, frame: GridFrame, resolution: float) -> Densi
     return DensityMap(data=out, frame=frame, labels=(label,))
 
 
-def frame_around(atoms: AtomTable, voxel_size: float = 1.0, padding: float = 10.0) -> GridFrame:
-    """A grid covering the atoms plus ``padding`` Å, origin on a multiple of the voxel size."""
+def frame_around(
+    atoms: AtomTable,
+    voxel_size: float = 1.0,
+    padding: float = 10.0,
+    *,
+    max_voxels: int = MAX_VOXELS,
+    source: object = "model",
+) -> GridFrame:
+    """A grid covering the atoms plus ``padding`` Å, origin on a multiple of the voxel size.
+
+    Raises:
+        MapTooLargeError: the grid would have more than ``max_voxels`` voxels (checked before it
+            exists; a placeholder atom at 9999.999 Å would otherwise ask for terabytes).
+    """
     if len(atoms) == 0:
         raise ValueError("no atoms to place a grid around")
     lo = np.floor((atoms.xyz.min(axis=0) - padding) / voxel_size) * voxel_size
     hi = atoms.xyz.max(axis=0) + padding
-    n_xyz = np.ceil((hi - lo) / voxel_size).astype(int) + 1
-    return GridFrame(shape=tuple(n_xyz[::-1]), voxel_size=(voxel_size,) * 3, origin=tuple(lo))
+    n_xyz = np.ceil((hi - lo) / voxel_size) + 1  # float: no integer overflow for any coordinates
+    voxels = math.prod(float(n) for n in n_xyz)
+    if voxels > max_voxels:
+        span = "x".join(f"{s:.0f}" for s in hi - lo)
+        raise MapTooLargeError(
+            source,
+            f"a {voxel_size:g} Å grid around the atoms ({span} Å) would have {voxels:.4g} voxels, above the limit "
+            f"of {max_voxels} (--max-voxels); are there placeholder coordinates such as 9999.999?",
+        )
+    return GridFrame(shape=tuple(n_xyz.astype(np.int64)[::-1]), voxel_size=(voxel_size,) * 3, origin=tuple(lo))
