@@ -1,9 +1,10 @@
 """Entry point of the ``cryoray`` program: builds subcommands from an explicit list of modules.
 
 Each command module has a docstring (first line: the help; the rest: the epilog with example
-usage), ``add_args(parser)`` and ``main(args)``. Bad input (:class:`cryoray.errors.InputError`)
-ends with one line on stderr naming the file and the reason, and exit code 2; so does a
-``MemoryError`` or ``ValueError`` that a command let escape (``-v`` logs its traceback).
+usage), ``add_args(parser)`` and ``main(args)`` (returning None, or an exit code). Bad input
+(:class:`cryoray.errors.InputError`) ends with one line on stderr naming the file and the
+reason, and exit code 2; so does a ``MemoryError`` or ``ValueError`` that a command let escape
+(``-v`` logs its traceback).
 
 Only the module of the command being run is imported: the others' help lines are read from
 their docstrings without importing them, so ``cryoray --help`` and light commands (``info``)
@@ -118,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
     )
     try:
-        args.run(args)
+        code = args.run(args)  # a command may return a non-zero code for work that completed but failed
     except InputError as exc:
         print(f"cryoray {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -137,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"cryoray {args.command}: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return int(code or 0)
 
 
 def main_entry() -> None:

@@ -48,7 +48,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     add_json_flag(parser)
 
 
-def main(args: argparse.Namespace) -> None:
+def main(args: argparse.Namespace) -> int:
     import yaml
 
     from cryoray.config import load_config_with_sets
@@ -79,4 +79,5 @@ def main(args: argparse.Namespace) -> None:
             "for reasons other than their input (input_fault: false)",
             file=sys.stderr,
         )
-        raise SystemExit(1)
+        return 1
+    return 0
