@@ -1,13 +1,18 @@
 """Regenerate the corpus of broken and hostile inputs in this folder (files are committed).
 
 Run from the repository root: ``python tests/bad_inputs/make_corpus.py``. Each file is listed
-in ``manifest.json`` with the command that reads it and the error class it must raise.
+in ``manifest.json`` with the command that reads it, the error class it must raise and,
+optionally, a ``match`` that its message must contain. Files already here are kept (their
+bytes depend on the mrcfile and gzip versions); ``--force`` rewrites them all.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import sys
+import zipfile
 from pathlib import Path
 
 import mrcfile
@@ -43,12 +48,41 @@ def f32(*v: float) -> np.ndarray:
     return np.array(v, dtype="<f4")
 
 
+def pdb_atom(serial: int, x: float, y: float, z: float) -> bytes:
+    """A fixed-column ATOM record of a Cα at (x, y, z); ``nan`` prints as such."""
+    return f"ATOM  {serial:5d}  CA  ALA A{serial:4d}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00 20.00           C\n".encode()
+
+
+def npy_bytes(header: dict, body: bytes) -> bytes:
+    member = io.BytesIO()
+    np.lib.format.write_array_header_1_0(member, header)
+    return member.getvalue() + body
+
+
+def header_bomb_npz() -> bytes:
+    """xyz.npy declares 10¹² x 3 float64 (24 TB) but holds 24 bytes; the other arrays are fine."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(
+            "xyz.npy", npy_bytes({"descr": "<f8", "fortran_order": False, "shape": (10**12, 3)}, bytes(24))
+        )
+        archive.writestr(
+            "aa_probs.npy",
+            npy_bytes({"descr": "<f8", "fortran_order": False, "shape": (1, 20)}, np.full(20, 0.05).tobytes()),
+        )
+        archive.writestr(
+            "ca_prob.npy", npy_bytes({"descr": "<f8", "fortran_order": False, "shape": (1,)}, np.ones(1).tobytes())
+        )
+    return out.getvalue()
+
+
 def main() -> None:
     good = good_map_bytes()
-    files: dict[str, tuple[bytes, str, str, str]] = {}
+    files: dict[str, tuple[bytes, dict[str, str]]] = {}
 
-    def add(name: str, data: bytes, command: str, error: str, why: str) -> None:
-        files[name] = (data, command, error, why)
+    def add(name: str, data: bytes, command: str, error: str, why: str, match: str | None = None) -> None:
+        case = {"file": name, "command": command, "error": error, "why": why}
+        files[name] = (data, case if match is None else {**case, "match": match})
 
     add("empty_file.mrc", b"", "map", "MapFormatError", "zero-byte file")
     add("header_only_part.mrc", good[:500], "map", "MapFormatError", "file shorter than the 1024-byte header")
@@ -99,8 +133,9 @@ def main() -> None:
         "huge_extended_header.mrc",
         patch(good, 92, i32(2**30)),
         "map",
-        "MapFormatError",
-        "NSYMBT says 1 GiB of extended header",
+        "MapTooLargeError",
+        "NSYMBT says 1 GiB of extended header, above the 16 MiB limit",
+        match="extended header (NSYMBT) of 1073741824 bytes",
     )
     nan = np.frombuffer(good[1024:], dtype="<f4").copy()
     nan[5] = np.nan
@@ -189,13 +224,56 @@ def main() -> None:
         "MapValueError",
         "all-zero map: nothing positive to normalise",
     )
+    add(
+        "huge_voxel_size.mrc",
+        patch(good, 40, f32(8000, 8000, 8000)),
+        "prepare",
+        "MapTooLargeError",
+        "8³ map of 1000 Å voxels: 7001³ voxels (1.25 TiB) at 1 Å",
+        match="resampled to 1 Å would have about 3.43e+11 voxels",
+    )
+    add(
+        "nan_coordinates.pdb",
+        pdb_atom(1, 1.0, 2.0, 3.0) + pdb_atom(2, float("nan"), 2.0, 3.0) + b"END\n",
+        "simulate",
+        "ModelFormatError",
+        "a Cα at x = nan",
+        match="1 atoms have NaN or infinite coordinates",
+    )
+    add(
+        "placeholder_atom.pdb",
+        pdb_atom(1, 1.0, 2.0, 3.0) + pdb_atom(2, 9999.999, 9999.999, 9999.999) + b"END\n",
+        "simulate",
+        "MapTooLargeError",
+        "a placeholder atom at 9999.999: the simulated box would be 10020³ voxels (3.66 TiB)",
+        match="placeholder coordinates",
+    )
+    add(
+        "npz_header_bomb.npz",
+        header_bomb_npz(),
+        "align",
+        "StatesFormatError",
+        "states file of 756 bytes whose xyz header declares 10¹² x 3 floats",
+        match="header declares shape (1000000000000, 3)",
+    )
+    add(
+        "gzip_huge_extended_header.mrc.gz",
+        gzip.compress(patch(good, 92, i32(1_900_000_000))[:1024] + bytes(1 << 16), mtime=0),
+        "map",
+        "MapTooLargeError",
+        "gzip'ed map whose NSYMBT declares a 1.9 GB extended header (was inflated and discarded)",
+        match="extended header (NSYMBT) of 1900000000 bytes is above the limit",
+    )
 
-    manifest = []
-    for name, (data, command, error, why) in files.items():
-        (HERE / name).write_bytes(data)
-        manifest.append({"file": name, "command": command, "error": error, "why": why})
+    force = "--force" in sys.argv[1:]
+    written = 0
+    for name, (data, _) in files.items():
+        if force or not (HERE / name).exists():
+            (HERE / name).write_bytes(data)
+            written += 1
+    manifest = [case for _, case in files.values()]
     (HERE / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    print(f"wrote {len(manifest)} files")
+    print(f"{len(manifest)} cases, {written} files written")
 
 
 if __name__ == "__main__":

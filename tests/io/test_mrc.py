@@ -11,9 +11,9 @@ import mrcfile
 import numpy as np
 import pytest
 
-from cryoray.errors import NonOrthogonalCellError, SourceError
+from cryoray.errors import MapTooLargeError, NonOrthogonalCellError, SourceError
 from cryoray.io import DensityMap, GridFrame, read_map, read_map_header, write_map
-from cryoray.io.mrc import read_map_with_header
+from cryoray.io.mrc import MAX_EXT_HEADER_BYTES, read_map_with_header
 from tests.support.data import REAL_MAPS, real
 
 
@@ -194,3 +194,26 @@ def test_missing_file_is_a_source_error(tmp_path) -> None:
     with pytest.raises(SourceError, match="no such file") as info:
         read_map(tmp_path / "nope.mrc")
     assert str(tmp_path / "nope.mrc") in str(info.value)
+
+
+def _gzip_map_with_extended_header(path, ext_bytes: int) -> None:
+    """A valid gzip'ed 8³ map whose extended header (NSYMBT) holds ``ext_bytes`` zeros."""
+    with mrcfile.new(path.with_suffix(""), overwrite=True) as mrc:
+        mrc.set_data(np.arange(512, dtype=np.float32).reshape(8, 8, 8))
+        mrc.voxel_size = 2.0
+    raw = bytearray(path.with_suffix("").read_bytes())
+    raw[92:96] = np.array([ext_bytes], dtype="<i4").tobytes()
+    path.write_bytes(gzip.compress(bytes(raw[:1024]) + bytes(ext_bytes) + bytes(raw[1024:]), compresslevel=1))
+
+
+def test_oversized_extended_header_is_refused_before_inflating_it(tmp_path) -> None:
+    """A 32 MiB extended header compresses to ~32 KB; it was inflated and discarded, now refused."""
+    path = tmp_path / "ext.mrc.gz"
+    _gzip_map_with_extended_header(path, 32 << 20)
+    assert path.stat().st_size < 1 << 20
+    for read in (read_map, read_map_header):
+        with pytest.raises(MapTooLargeError, match=f"NSYMBT\\) of {32 << 20} bytes is above the limit of {16 << 20}"):
+            read(path)
+    density = read_map(path, max_ext_header_bytes=64 << 20)  # the limit is configurable; the map is valid
+    np.testing.assert_array_equal(density.data.ravel(), np.arange(512, dtype=np.float32))
+    assert MAX_EXT_HEADER_BYTES == 16 << 20

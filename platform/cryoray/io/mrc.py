@@ -40,6 +40,7 @@ from cryoray.io.sources import READ_ERRORS, open_binary, source_size
 
 __all__ = [
     "MAP_SUFFIXES",
+    "MAX_EXT_HEADER_BYTES",
     "MAX_VOXELS",
     "MapHeader",
     "check_output",
@@ -52,6 +53,10 @@ __all__ = [
 #: Default limit on the number of voxels a map may have (2048 x 1024 x 512 = 1 Gi voxels,
 #: 4 GiB as float32). Raise it explicitly for larger maps.
 MAX_VOXELS = 1 << 30
+#: Default limit on the extended header (NSYMBT). Real ones (FEI/EPU, symmetry records) hold
+#: kilobytes to a few MB; a gzip'ed map declaring 1.9 GB made the reader inflate and discard
+#: it (10 s of CPU for a 1.8 MB file).
+MAX_EXT_HEADER_BYTES = 16 << 20
 MAP_SUFFIXES = (".mrc", ".map", ".ccp4", ".mrcs", ".rec")
 
 _HEADER_BYTES = 1024
@@ -111,7 +116,7 @@ def _byte_order(raw: np.ndarray) -> str:
         return "<" if 0 <= little < 1024 else ">"
 
 
-def _parse_header(source: object, head: bytes, *, max_voxels: int) -> MapHeader:
+def _parse_header(source: object, head: bytes, *, max_voxels: int, max_ext_header_bytes: int) -> MapHeader:
     if len(head) < _HEADER_BYTES:
         what = "empty" if not head else f"only {len(head)} bytes"
         raise MapFormatError(source, f"not an MRC map: file is {what}, shorter than the 1024-byte header")
@@ -172,6 +177,10 @@ def _parse_header(source: object, head: bytes, *, max_voxels: int) -> MapHeader:
     nsymbt = int(h["nsymbt"])
     if nsymbt < 0:
         raise MapFormatError(source, f"negative extended header size {nsymbt}")
+    if nsymbt > max_ext_header_bytes:
+        raise MapTooLargeError(
+            source, f"extended header (NSYMBT) of {nsymbt} bytes is above the limit of {max_ext_header_bytes}{not_map}"
+        )
     nlabl = min(max(int(h["nlabl"]), 0), 10)
     labels = tuple(
         s for s in (mrcfile.utils.printable_string_from_bytes(bytes(h["label"][i])).strip() for i in range(nlabl)) if s
@@ -204,7 +213,9 @@ def _read_into(stream, out: np.ndarray, source: object, expected_total: int) -> 
         done += got
 
 
-def read_map_header(source: str | os.PathLike, *, max_voxels: int = MAX_VOXELS) -> MapHeader:
+def read_map_header(
+    source: str | os.PathLike, *, max_voxels: int = MAX_VOXELS, max_ext_header_bytes: int = MAX_EXT_HEADER_BYTES
+) -> MapHeader:
     """Read and check only the header of a map (cheap, any size of map).
 
     Raises:
@@ -218,23 +229,27 @@ def read_map_header(source: str | os.PathLike, *, max_voxels: int = MAX_VOXELS) 
             raise MapFormatError(source, f"corrupt gzip data: {exc}") from exc
         except READ_ERRORS as exc:
             raise SourceError(source, f"cannot read header: {exc}") from exc
-    return _parse_header(source, head, max_voxels=max_voxels)
+    return _parse_header(source, head, max_voxels=max_voxels, max_ext_header_bytes=max_ext_header_bytes)
 
 
 def read_map(
     source: str | os.PathLike,
     *,
     max_voxels: int = MAX_VOXELS,
+    max_ext_header_bytes: int = MAX_EXT_HEADER_BYTES,
     allow_nonfinite: bool = False,
 ) -> DensityMap:
     """Read an MRC/CCP4 map; see :func:`read_map_with_header` for arguments and errors."""
-    return read_map_with_header(source, max_voxels=max_voxels, allow_nonfinite=allow_nonfinite)[1]
+    return read_map_with_header(
+        source, max_voxels=max_voxels, max_ext_header_bytes=max_ext_header_bytes, allow_nonfinite=allow_nonfinite
+    )[1]
 
 
 def read_map_with_header(
     source: str | os.PathLike,
     *,
     max_voxels: int = MAX_VOXELS,
+    max_ext_header_bytes: int = MAX_EXT_HEADER_BYTES,
     allow_nonfinite: bool = False,
 ) -> tuple[MapHeader, DensityMap]:
     """Read an MRC/CCP4 map (optionally gzip) from a path or fsspec URL into memory.
@@ -245,19 +260,21 @@ def read_map_with_header(
     Args:
         source: local path or fsspec URL (``s3://``, ``http(s)://``, ``file://``).
         max_voxels: refuse headers describing more voxels than this (before allocating).
+        max_ext_header_bytes: refuse extended headers (NSYMBT) larger than this (before reading them).
         allow_nonfinite: keep NaN/Inf values instead of refusing the map.
 
     Raises:
         SourceError: cannot open or read the source.
         MapFormatError: not a valid map (bad header, truncated, size mismatch, corrupt gzip).
         UnsupportedMapError / NonOrthogonalCellError: a map mode or cell cryoray does not handle.
-        MapTooLargeError: more voxels than ``max_voxels``.
+        MapTooLargeError: more voxels than ``max_voxels``, or a larger extended header than
+            ``max_ext_header_bytes``.
         MapValueError: no voxels, or NaN/Inf values.
     """
     with open_binary(source) as stream:
         try:
             head = stream.read(_HEADER_BYTES)
-            header = _parse_header(source, head, max_voxels=max_voxels)
+            header = _parse_header(source, head, max_voxels=max_voxels, max_ext_header_bytes=max_ext_header_bytes)
             expected = _HEADER_BYTES + header.ext_header_bytes + header.data_bytes
             stored = source_size(source)
             compressed = isinstance(stream, gzip.GzipFile)
