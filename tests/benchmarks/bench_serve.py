@@ -1,7 +1,7 @@
 """Benchmark: the Serve application under load on loopback (32 concurrent clients, 60 s by default).
 
-    .venv/bin/python tests/benchmarks/bench_serve.py [--seconds 60] [--clients 32] [--num-cpus 2]
-        [--map MAP] [--voxel-size 2.0] [--max-batch-size 16]
+    .venv/bin/python -m tests.benchmarks.bench_serve [--seconds 60] [--clients 32] [--num-cpus 2]
+        [--map MAP] [--voxel-size 2.0] [--max-batch-size 16] [--smoke]
 
 Starts a local Ray instance of its own (stopped at the end), writes a small random-weight
 UNETR++ (box 16, as tests/infer) and serves it with ``POST /enhance``; every client posts the
@@ -28,6 +28,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.benchmarks.common import parse_args
 from tests.support.models import ENHANCE_MODEL as TINY_UNETRPP
 from tests.support.models import write_checkpoint
 from tests.support.servers import free_port
@@ -74,7 +75,7 @@ def main() -> None:
     parser.add_argument("--map", type=Path, help="map to post (default: synthetic 20³ at 1 Å)")
     parser.add_argument("--voxel-size", type=float, default=2.0, help="grid the network sees (Å)")
     parser.add_argument("--max-batch-size", type=int, default=16)
-    args = parser.parse_args()
+    args = parse_args(parser, {"seconds": 5.0, "clients": 4})
 
     import ray
     from ray import serve

@@ -36,6 +36,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.benchmarks.common import parse_args
 from tests.support.models import SEGMENT_TARGETS, tiny_model, write_checkpoint
 from tests.support.servers import free_port
 
@@ -98,10 +99,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="limits.request_timeout_s")
     parser.add_argument("--backoff", type=float, default=0.5, help="seconds a client waits after a 503")
     parser.add_argument("--num-cpus", type=int, default=2)
-    parser.add_argument("--smoke", action="store_true", help="4 clients, 8 s, a 1280 MiB budget")
-    args = parser.parse_args()
-    if args.smoke:
-        args.clients, args.seconds, args.budget_mb = 4, 8.0, 1280
+    args = parse_args(parser, {"clients": 4, "seconds": 8.0, "budget_mb": 1280})
 
     import ray
     from ray import serve
