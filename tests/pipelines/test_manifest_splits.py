@@ -126,3 +126,9 @@ def test_voxel_limit_does_not_change_the_store_layout() -> None:
     raised = IngestConfig(prepare=PrepareConfig(max_voxels=1 << 34))
     assert raised.layout().to_attrs() == IngestConfig().layout().to_attrs()
     assert "max_voxels" not in IngestConfig().layout().to_attrs()["prepare"]
+
+
+def test_mmseqs_that_runs_too_long_is_stopped_naming_the_setting() -> None:
+    sequences = {"E1": ["MKVLAAGIVGLLLA"], "E2": ["MKVLAAGIVGLLLS"]}
+    with pytest.raises(ConfigError, match=r"^splits\.mmseqs_timeout: mmseqs .* did not finish within 0\.001 s"):
+        sequence_groups(sequences, SplitConfig(mmseqs_timeout=0.001))

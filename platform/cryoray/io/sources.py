@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import stat
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -53,14 +54,41 @@ def is_gzip(head: bytes) -> bool:
     return head[:2] == _GZIP_MAGIC
 
 
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _check_local_file(source: str | os.PathLike, path: str) -> None:
+    """Refuse a local path that is not a regular file before opening it: opening a FIFO blocks
+    until a writer appears, and a device never ends."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError as exc:
+        raise SourceError(source, "no such file") from exc
+    except OSError as exc:
+        raise SourceError(source, f"cannot open: {exc}") from exc
+    if stat.S_ISDIR(mode):
+        raise SourceError(source, "is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _SPECIAL_FILES if test(mode)), "a special file")
+        raise SourceError(source, f"is {kind}, not a regular file; cryoray reads only regular files")
+
+
 @contextmanager
 def open_binary(source: str | os.PathLike) -> Iterator[BinaryIO]:
     """Open ``source`` for binary reading; gzip content is decompressed on the fly.
 
     Raises:
-        SourceError: the source does not exist, is a directory, or cannot be reached.
+        SourceError: the source does not exist, is a directory or another non-regular local
+            file (FIFO, socket, device), or cannot be reached.
     """
     fs, path = _fs_and_path(source)
+    if isinstance(fs, LocalFileSystem):
+        _check_local_file(source, path)
     try:
         raw = fs.open(path, "rb")
     except FileNotFoundError as exc:

@@ -32,6 +32,7 @@ class SplitConfig(Section):
         identity: MMseqs2 minimum sequence identity for clusters (0.3 as Cryo2StructData).
         coverage: MMseqs2 alignment coverage.
         seed: shuffling seed.
+        mmseqs_timeout: seconds MMseqs2 may run before it is stopped (an error, not a hang).
     """
 
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
@@ -39,6 +40,7 @@ class SplitConfig(Section):
     identity: float = Field(0.3, gt=0, le=1)
     coverage: float = Field(0.8, gt=0, le=1)
     seed: int = 0
+    mmseqs_timeout: float = Field(3600.0, gt=0, le=7 * 86400)
 
     @field_validator("resolution_edges")
     @classmethod

@@ -5,6 +5,8 @@ identity and coverage, as the published datasets were. Entries that share a clus
 group (union-find), so no cluster spans two splits. Each group falls in the resolution stratum
 of most of its entries; within a stratum, groups are shuffled (seeded) and each goes to the
 split furthest below its target share. Deterministic for a given store and config.
+MMseqs2 runs under ``splits.mmseqs_timeout`` seconds; a run that takes longer is stopped and
+reported as a ConfigError naming that setting.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cryoray.errors import ConfigError
 from cryoray.pipelines.ingest_config import SplitConfig
 
 __all__ = ["assign_splits", "sequence_groups"]
@@ -24,8 +27,18 @@ __all__ = ["assign_splits", "sequence_groups"]
 SPLITS = ("train", "val", "test")
 
 
-def _mmseqs_version(exe: str) -> str:
-    out = subprocess.run([exe, "version"], capture_output=True, text=True)
+def _run(cmd: list[str], timeout: float, what: str) -> subprocess.CompletedProcess[str]:
+    """Run MMseqs2, stopping it after ``timeout`` seconds (ConfigError naming the setting)."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(
+            "splits.mmseqs_timeout", f"mmseqs {what} did not finish within {timeout:g} s (raise the timeout)"
+        ) from None
+
+
+def _mmseqs_version(exe: str, timeout: float) -> str:
+    out = _run([exe, "version"], timeout, "version")
     return out.stdout.strip() or "unknown"
 
 
@@ -45,7 +58,7 @@ def sequence_groups(sequences: dict[str, list[str]], config: SplitConfig) -> tup
         exe = shutil.which("mmseqs")
         if exe is None:
             raise RuntimeError("mmseqs not found: install Debian's `mmseqs2` package (run.sh does)")
-        version = f"mmseqs2 {_mmseqs_version(exe)}"
+        version = f"mmseqs2 {_mmseqs_version(exe, config.mmseqs_timeout)}"
         with tempfile.TemporaryDirectory() as tmp:
             fasta = Path(tmp) / "all.fasta"
             fasta.write_text(
@@ -66,7 +79,7 @@ def sequence_groups(sequences: dict[str, list[str]], config: SplitConfig) -> tup
                 "-v",
                 "1",
             ]
-            result = subprocess.run(cmd, capture_output=True, text=True)
+            result = _run(cmd, config.mmseqs_timeout, f"easy-cluster of {len(with_seq)} entries")
             if result.returncode != 0:
                 raise RuntimeError(f"mmseqs easy-cluster failed: {result.stderr.strip()[-300:]}")
             for line in (Path(tmp) / "out_cluster.tsv").read_text().splitlines():
