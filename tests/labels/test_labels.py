@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 
 import gemmi
 import numpy as np
 import pytest
 
-from cryoray.errors import MapTooLargeError
+from cryoray.errors import MapTooLargeError, ModelFormatError
 from cryoray.io import GridFrame, read_map
 from cryoray.io.models import AtomicModel, read_model
 from cryoray.labels import (
@@ -22,6 +23,7 @@ from cryoray.labels import (
     secondary_structure_labels,
     simulate_map,
 )
+from cryoray.labels.secondary_structure import DSSP_TIMEOUT_S, HELIX, STRAND
 from cryoray.labels.simulate import frame_around, gaussian_width
 from cryoray.preprocessing import PrepareConfig, prepare_map
 from tests.support.data import REAL_MAPS, real
@@ -146,3 +148,38 @@ def test_frame_around_a_placeholder_atom_is_refused_before_allocating() -> None:
 def test_simulation_needs_a_sane_resolution(resolution) -> None:
     with pytest.raises(ValueError, match=r"from 0\.5 to 50"):
         gaussian_width(resolution)
+
+
+def test_dssp_reads_chains_with_two_letter_names(tmp_path) -> None:
+    """Classic DSSP columns hold one-letter chains: every residue of chain "AA" came back coil."""
+    original = read_model(real(HB + "5me2.pdb"))
+    renamed = original.structure.clone()
+    for chain in renamed[0]:
+        chain.name = chain.name * 2  # A -> AA, B -> BB, ...
+    renamed.make_mmcif_document().write_file(str(tmp_path / "5me2_long_chains.cif"))
+    model = read_model(tmp_path / "5me2_long_chains.cif")
+    assert model.chain_names == ["AA", "BB", "CC", "DD"]
+    codes, source = secondary_structure(model, "dssp")
+    expected, _ = secondary_structure(original, "dssp")
+    assert source == "dssp" and len(codes) == len(expected) == 566
+    assert codes == {(chain * 2, number, icode): code for (chain, number, icode), code in expected.items()}
+    assert sum(code == HELIX for code in codes.values()) == 428  # not all coil
+    atoms = model.atoms()
+    labels = secondary_structure_labels(frame_around(atoms), atoms, codes)
+    assert np.count_nonzero(labels == HELIX) == 428
+
+
+def test_dssp_strands_and_timeout_constant() -> None:
+    codes, _ = secondary_structure(read_model(real("EMD-21457_6VYB_spike-NTD-segment/6vyb_Ndom.pdb")), "dssp")
+    assert sum(code == STRAND for code in codes.values()) == 100  # E and B residues, as classic DSSP
+    assert 60 <= DSSP_TIMEOUT_S <= 3600
+
+
+def test_dssp_that_runs_too_long_is_stopped_with_a_clear_error(monkeypatch) -> None:
+    module = importlib.import_module(
+        "cryoray.labels.secondary_structure"
+    )  # the package exports a function by that name
+    monkeypatch.setattr(module, "DSSP_TIMEOUT_S", 0.001)
+    model = read_model(real(HB + "5me2.pdb"))
+    with pytest.raises(ModelFormatError, match=r"5me2\.pdb: DSSP did not finish within 0\.001 s"):
+        secondary_structure(model, "dssp")
