@@ -1,6 +1,6 @@
 """Batch inference job.
 
-    ray job submit --working-dir . -- python jobs/infer.py MANIFEST -o OUTPUT --model REF [options]
+ray job submit --working-dir . -- python jobs/infer.py MANIFEST -o OUTPUT --model REF [options]
 """
 
 from __future__ import annotations
