@@ -108,12 +108,19 @@ def test_killed_worker_restores_from_checkpoint(sample_store, tmp_path, ray_loca
     run_dir = tmp_path / "runs" / "t"
     killed: list[int] = []
 
+    def registered() -> int:
+        """Checkpoints the Train controller has registered (its snapshot), not merely written:
+        a folder appears before registration, and a worker killed in between restarts from scratch."""
+        try:
+            snapshot = json.loads((run_dir / "checkpoint_manager_snapshot.json").read_text())
+        except (OSError, ValueError):  # not written yet, or caught mid-write
+            return 0
+        return len(snapshot.get("checkpoint_results", []))
+
     def kill_after_first_checkpoint() -> None:
-        # A checkpoint's folder appears before Ray Train has registered it: wait for the
-        # second, by which time the first is registered.
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not killed:
-            if len(list(run_dir.glob("checkpoint_*"))) >= 2:
+            if registered() >= 1:
                 for pid in cluster_processes(ray_local, "RayTrainWorker"):
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
