@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.benchmarks.common import parse_args
 from tests.support.models import SEGMENT_TARGETS, tiny_model, write_checkpoint
 from tests.support.servers import free_port
+from tests.support.serving import wait_for_health
 
 MIB = 1 << 20
 VOXEL_SIZE = 4.0  # Å, of the map and of the network's grid: the two grids are the same
@@ -135,15 +136,7 @@ def main() -> None:
         serve_application(config)
         base = f"http://127.0.0.1:{config.port}"
         url = f"{base}/segment?model=seg"
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if requests.get(base + "/health", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "no /health within 180 s"
-            time.sleep(0.5)
+        wait_for_health(base, 180)
         info = requests.get(base + "/models", timeout=60).json()["models"]["seg"]
         channels = sum(h["channels"] for h in info["heads"] if h["kind"] == "classification")
         voxels = info["max_map_voxels"]["segment"]

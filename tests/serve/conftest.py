@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from cryoray.serve import ServeConfig
 from tests.support.models import write_enhance_checkpoint, write_segment_checkpoint
 from tests.support.servers import free_port
-from tests.support.serving import LIMITS, Served, candidate_threshold
+from tests.support.serving import LIMITS, Served, candidate_threshold, wait_for_health
 
 
 @pytest.fixture(scope="session")
@@ -45,15 +43,7 @@ def served(ray_local, serve_models) -> Iterator[Served]:
     )
     serve_application(config)
     url = f"http://127.0.0.1:{config.port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if requests.get(url + "/health", timeout=5).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        assert time.monotonic() < deadline, "the Serve application did not answer /health within 120 s"
-        time.sleep(0.5)
+    wait_for_health(url, 120)
     try:
         yield Served(url, config)
     finally:

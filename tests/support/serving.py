@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import requests
@@ -42,3 +43,16 @@ def candidate_threshold(checkpoint: str, voxel_size: float) -> float:
     )
     ca = prediction.data[prediction.index("atom_CA")]
     return float(np.quantile(ca, 1 - 300 / ca.size))
+
+
+def wait_for_health(url: str, seconds: float) -> None:
+    """Poll ``url``/health until it answers 200; fail after ``seconds`` (refused connections are retried)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if requests.get(url + "/health", timeout=5).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass  # not listening yet
+        assert time.monotonic() < deadline, f"{url} did not answer /health within {seconds:g} s"
+        time.sleep(0.5)
