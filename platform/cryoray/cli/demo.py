@@ -69,7 +69,7 @@ def main(args: argparse.Namespace) -> None:
             "prepared grid (x y z)": summary["prepare"]["frame"]["shape"],
             "round trip corr. (molecule)": f"{rt['inside_molecule']:.5f}",
             "store (sample.zarr)": f"{summary['store']['n_subgrids']} sub-grids of "
-            "{summary['store']['tiling']['box']}³",
+            f"{summary['store']['tiling']['box']}³",
             **(_training_lines(summary["training"], summary["inference"]) if "training" in summary else {}),
             "outputs": f"{args.output}/ " + " ".join(summary["outputs"]),
             "seconds": summary["seconds"],
