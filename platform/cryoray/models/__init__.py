@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from cryoray.models.config import ModelConfig, SegFormer3DConfig, UNetConfig, UNETRConfig, UNETRPPConfig
+from cryoray.models.config import CryoTENConfig, ModelConfig, SegFormer3DConfig, UNetConfig, UNETRConfig, UNETRPPConfig
 from cryoray.models.registry import MODEL_NAMES, build_model
 
 __all__ = [
     "MODEL_NAMES",
+    "CryoTENConfig",
     "ModelConfig",
     "SegFormer3DConfig",
     "UNETRConfig",

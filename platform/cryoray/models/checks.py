@@ -14,6 +14,7 @@ from typing import Any
 __all__ = [
     "UNETR_PATCH_SIZE",
     "LayerSpec",
+    "check_cryoten",
     "check_input",
     "check_segformer3d",
     "check_unet",
@@ -228,3 +229,54 @@ def check_input(shape: Sequence[int], *, in_channels: int, side: int | None = No
         raise ValueError(f"this network takes {side}³ boxes (its `img_size`), got sides {sides}.")
     if any(n % multiple_of for n in sides):
         raise ValueError(f"box sides must be multiples of {multiple_of}, got {sides}.")
+
+
+def check_cryoten(
+    *,
+    in_channels: int,
+    out_channels: int,
+    img_size: int,
+    patch_size: int,
+    feature_size: int,
+    hidden_size: int,
+    num_heads: int,
+    depths: Sequence[int],
+    dims: Sequence[int],
+    proj_sizes: Sequence[int],
+    decoder_depths: Sequence[int],
+    decoder_proj_sizes: Sequence[int],
+    dropout_rate: float,
+    norm: LayerSpec,
+) -> None:
+    """Refuse a CryoTEN that does not have its four stages or whose stages cannot halve ``img_size``."""
+    _positive(
+        in_channels=in_channels,
+        out_channels=out_channels,
+        img_size=img_size,
+        patch_size=patch_size,
+        feature_size=feature_size,
+        hidden_size=hidden_size,
+        num_heads=num_heads,
+    )
+    lists = {
+        "depths": depths,
+        "dims": dims,
+        "proj_sizes": proj_sizes,
+        "decoder_depths": decoder_depths,
+        "decoder_proj_sizes": decoder_proj_sizes,
+    }
+    for name, values in lists.items():
+        _positive_list(name, values)
+    _dropout(dropout_rate)
+    _layer("norm", norm)
+    if len(dims) != 4:
+        raise ValueError(f"`dims` needs 4 stages (CryoTEN's layout, decoder5 to decoder2), got {len(dims)}.")
+    _same_lengths(dims=dims, depths=depths, proj_sizes=proj_sizes)
+    for name, values in (("decoder_depths", decoder_depths), ("decoder_proj_sizes", decoder_proj_sizes)):
+        if len(values) != len(dims) - 1:
+            raise ValueError(f"`{name}` needs one entry per decoder level ({len(dims) - 1}), got {len(values)}.")
+    if hidden_size != dims[-1]:
+        raise ValueError(f"`hidden_size` ({hidden_size}) must equal the bottleneck width `dims[-1]` ({dims[-1]}).")
+    _multiple(img_size, patch_size * 2 ** (len(dims) - 1), "`patch_size` times 2 per further stage")
+    for dim in dims:
+        _divisible("dims", dim, "num_heads", num_heads)

@@ -14,9 +14,10 @@ from pydantic import Field, WrapValidator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from cryoray.config import Section
-from cryoray.models.checks import LayerSpec, check_segformer3d, check_unet, check_unetr, check_unetrpp
+from cryoray.models.checks import LayerSpec, check_cryoten, check_segformer3d, check_unet, check_unetr, check_unetrpp
 
 __all__ = [
+    "CryoTENConfig",
     "ModelConfig",
     "NetworkConfig",
     "SegFormer3DConfig",
@@ -184,6 +185,49 @@ class SegFormer3DConfig(NetworkConfig):
     seq_embedding_dim: int | None = None
 
 
+class CryoTENConfig(NetworkConfig):
+    """CryoTEN's published network, exactly (Selvaraj et al. 2024): loads its ``cryoten.ckpt``.
+
+    UNETR++ with CryoTEN's own efficient paired attention; see :class:`cryoray.models.cryoten.CryoTENModel`.
+    The defaults are the published configuration (29,505,881 parameters).
+
+    Args:
+        in_channels: input channels. Defaults to 1.
+        out_channels: output channels. Defaults to 1 (the enhanced map).
+        img_size: box side in voxels, a multiple of ``patch_size * 8``. Defaults to 48.
+        patch_size: side of the first downsampling (48³ -> 24³). Defaults to 2.
+        feature_size: channels at full resolution. Defaults to 16.
+        hidden_size: bottleneck width, equal to ``dims[-1]``. Defaults to 256.
+        num_heads: attention heads, dividing every ``dims`` entry. Defaults to 4.
+        depths: EPA blocks per encoder stage. Defaults to (3, 3, 3, 3).
+        dims: channels per encoder stage (four stages). Defaults to (32, 64, 128, 256).
+        proj_sizes: EPA projected token counts per encoder stage. Defaults to (64, 64, 64, 32).
+        decoder_depths: EPA blocks per decoder level, finest first. Defaults to (3, 3, 3).
+        decoder_proj_sizes: EPA projected token counts per decoder level, finest first.
+            Defaults to (64, 64, 64).
+        dropout_rate: attention-map and block dropout. Defaults to 0.0 (the published setting).
+        norm: normalisation of the full-resolution convolution blocks. Defaults to ``"instance"``.
+    """
+
+    check = staticmethod(check_cryoten)
+
+    name: Literal["cryoten"] = "cryoten"
+    in_channels: int = 1
+    out_channels: int = 1
+    img_size: int = 48
+    patch_size: int = 2
+    feature_size: int = 16
+    hidden_size: int = 256
+    num_heads: int = 4
+    depths: tuple[int, ...] = (3, 3, 3, 3)
+    dims: tuple[int, ...] = (32, 64, 128, 256)
+    proj_sizes: tuple[int, ...] = (64, 64, 64, 32)
+    decoder_depths: tuple[int, ...] = (3, 3, 3)
+    decoder_proj_sizes: tuple[int, ...] = (64, 64, 64)
+    dropout_rate: float = 0.0
+    norm: LayerSpec = "instance"
+
+
 def _known_name(data: object, handler: Callable[[object], NetworkConfig]) -> NetworkConfig:
     """Report an unknown or missing ``name`` at ``<section>.name``, listing the choices."""
     if isinstance(data, dict) and data.get("name") not in _NAMES:
@@ -199,7 +243,7 @@ def _known_name(data: object, handler: Callable[[object], NetworkConfig]) -> Net
 
 #: Any model config, picked by its ``name``.
 ModelConfig = Annotated[
-    UNETRConfig | UNetConfig | UNETRPPConfig | SegFormer3DConfig,
+    UNETRConfig | UNetConfig | UNETRPPConfig | SegFormer3DConfig | CryoTENConfig,
     Field(discriminator="name"),
     WrapValidator(_known_name),
 ]

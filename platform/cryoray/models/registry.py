@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from cryoray.models.config import ModelConfig, NetworkConfig
+from cryoray.models.cryoten import CryoTENModel
 from cryoray.models.segformer3d import SegFormer3DModel
 from cryoray.models.unet import UNetModel
 from cryoray.models.unetr import UNETRModel
@@ -17,6 +18,7 @@ _NETWORKS: dict[str, type[nn.Module]] = {
     "unet": UNetModel,
     "unetrpp": UNETRPPModel,
     "segformer3d": SegFormer3DModel,
+    "cryoten": CryoTENModel,
 }
 
 #: The names a config's ``model.name`` may take.
