@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from cryoray.models.config import CryoTENConfig, ModelConfig, SegFormer3DConfig, UNetConfig, UNETRConfig, UNETRPPConfig
+from cryoray.models.config import (
+    Cryo2StructConfig,
+    CryoTENConfig,
+    ModelConfig,
+    SegFormer3DConfig,
+    UNetConfig,
+    UNETRConfig,
+    UNETRPPConfig,
+)
 from cryoray.models.registry import MODEL_NAMES, build_model
 
 __all__ = [
     "MODEL_NAMES",
+    "Cryo2StructConfig",
     "CryoTENConfig",
     "ModelConfig",
     "SegFormer3DConfig",

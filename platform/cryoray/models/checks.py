@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "CRYO2STRUCT_PATCH_SIZE",
     "UNETR_PATCH_SIZE",
     "LayerSpec",
+    "check_cryo2struct",
     "check_cryoten",
     "check_input",
     "check_segformer3d",
@@ -280,3 +282,53 @@ def check_cryoten(
     _multiple(img_size, patch_size * 2 ** (len(dims) - 1), "`patch_size` times 2 per further stage")
     for dim in dims:
         _divisible("dims", dim, "num_heads", num_heads)
+
+
+#: Cryo2Struct's decoder doubles the token grid four times (2**4 = 16), so its patches are 16³.
+CRYO2STRUCT_PATCH_SIZE = 16
+
+
+def check_cryo2struct(
+    *,
+    in_channels: int,
+    out_channels: int,
+    img_size: int,
+    patch_size: int,
+    embed_dim: int,
+    num_heads: int,
+    num_layers: int,
+    ext_layers: Sequence[int],
+    base_filters: int,
+    mlp_dim: int,
+    dropout_rate: float,
+    norm: LayerSpec,
+) -> None:
+    """Refuse a Cryo2Struct Transformer U-Net whose skips, patches or heads do not fit together."""
+    _positive(
+        in_channels=in_channels,
+        out_channels=out_channels,
+        img_size=img_size,
+        patch_size=patch_size,
+        embed_dim=embed_dim,
+        num_heads=num_heads,
+        num_layers=num_layers,
+        base_filters=base_filters,
+        mlp_dim=mlp_dim,
+    )
+    _dropout(dropout_rate)
+    _layer("norm", norm)
+    if patch_size != CRYO2STRUCT_PATCH_SIZE:
+        raise ValueError(
+            f"`patch_size` must be {CRYO2STRUCT_PATCH_SIZE} (the decoder doubles the token grid four times), "
+            f"got {patch_size}."
+        )
+    _multiple(img_size, patch_size, "`patch_size`")
+    _divisible("embed_dim", embed_dim, "num_heads", num_heads)
+    layers = list(ext_layers)
+    if len(layers) != 4 or layers != sorted(set(layers)) or layers[0] < 1:
+        raise ValueError(f"`ext_layers` must be 4 increasing layer numbers from 1 (one per skip), got {layers}.")
+    if layers[-1] != num_layers:
+        raise ValueError(
+            f"the last of `ext_layers` ({layers[-1]}) must be `num_layers` ({num_layers}): "
+            "later blocks would feed nothing and earlier ones do not exist."
+        )

@@ -14,9 +14,18 @@ from pydantic import Field, WrapValidator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from cryoray.config import Section
-from cryoray.models.checks import LayerSpec, check_cryoten, check_segformer3d, check_unet, check_unetr, check_unetrpp
+from cryoray.models.checks import (
+    LayerSpec,
+    check_cryo2struct,
+    check_cryoten,
+    check_segformer3d,
+    check_unet,
+    check_unetr,
+    check_unetrpp,
+)
 
 __all__ = [
+    "Cryo2StructConfig",
     "CryoTENConfig",
     "ModelConfig",
     "NetworkConfig",
@@ -228,6 +237,45 @@ class CryoTENConfig(NetworkConfig):
     norm: LayerSpec = "instance"
 
 
+class Cryo2StructConfig(NetworkConfig):
+    """Cryo2Struct's published Transformer U-Net, exactly (Giri & Cheng 2024): loads its checkpoints.
+
+    A UNETR as Cryo2Struct builds it; see :class:`cryoray.models.cryo2struct.Cryo2StructModel`.
+    The defaults are the published atom model (92,281,604 parameters; 92,281,893 with 21 classes).
+
+    Args:
+        in_channels: input channels. Defaults to 1.
+        out_channels: classes. Defaults to 4 (Cα, N, C, none); 21 for the amino-acid model.
+        img_size: box side in voxels, a multiple of ``patch_size``. Defaults to 32.
+        patch_size: patch side; must be 16 (the decoder doubles the token grid four times). Defaults to 16.
+        embed_dim: transformer width. Defaults to 768.
+        num_heads: attention heads, dividing ``embed_dim``. Defaults to 12.
+        num_layers: transformer blocks. Defaults to 12.
+        ext_layers: the four layers feeding the skips, increasing, the last ``num_layers``.
+            Defaults to (3, 6, 9, 12).
+        base_filters: channels of the full-resolution decoder level. Defaults to 16.
+        mlp_dim: transformer MLP width. Defaults to 3072.
+        dropout_rate: transformer dropout. Defaults to 0.0 (the released checkpoints' setting).
+        norm: decoder normalisation. Defaults to ``"instance"``.
+    """
+
+    check = staticmethod(check_cryo2struct)
+
+    name: Literal["cryo2struct"] = "cryo2struct"
+    in_channels: int = 1
+    out_channels: int = 4
+    img_size: int = 32
+    patch_size: int = 16
+    embed_dim: int = 768
+    num_heads: int = 12
+    num_layers: int = 12
+    ext_layers: tuple[int, ...] = (3, 6, 9, 12)
+    base_filters: int = 16
+    mlp_dim: int = 3072
+    dropout_rate: float = 0.0
+    norm: LayerSpec = "instance"
+
+
 def _known_name(data: object, handler: Callable[[object], NetworkConfig]) -> NetworkConfig:
     """Report an unknown or missing ``name`` at ``<section>.name``, listing the choices."""
     if isinstance(data, dict) and data.get("name") not in _NAMES:
@@ -243,7 +291,7 @@ def _known_name(data: object, handler: Callable[[object], NetworkConfig]) -> Net
 
 #: Any model config, picked by its ``name``.
 ModelConfig = Annotated[
-    UNETRConfig | UNetConfig | UNETRPPConfig | SegFormer3DConfig | CryoTENConfig,
+    UNETRConfig | UNetConfig | UNETRPPConfig | SegFormer3DConfig | CryoTENConfig | Cryo2StructConfig,
     Field(discriminator="name"),
     WrapValidator(_known_name),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from cryoray.models.config import ModelConfig, NetworkConfig
+from cryoray.models.cryo2struct import Cryo2StructModel
 from cryoray.models.cryoten import CryoTENModel
 from cryoray.models.segformer3d import SegFormer3DModel
 from cryoray.models.unet import UNetModel
@@ -19,6 +20,7 @@ _NETWORKS: dict[str, type[nn.Module]] = {
     "unetrpp": UNETRPPModel,
     "segformer3d": SegFormer3DModel,
     "cryoten": CryoTENModel,
+    "cryo2struct": Cryo2StructModel,
 }
 
 #: The names a config's ``model.name`` may take.
