@@ -30,6 +30,7 @@ RANK = {
     "data": 5,
     "modelbuild": 5,
     "pipelines": 5,
+    "evaluation": 5,
     "train": 6,
     "tune": 7,
     "infer": 7,

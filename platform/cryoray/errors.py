@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "EmptyModelError",
+    "GridMismatchError",
     "InputError",
     "MapFormatError",
     "MapTooLargeError",
@@ -60,6 +61,11 @@ class MapTooLargeError(InputError):
 
 class MapValueError(InputError):
     """The map's values are unusable (NaN/Inf, no voxels, nothing positive to normalise)."""
+
+
+class GridMismatchError(MapValueError):
+    """Two maps (or a map and a mask) that must share one grid do not: compared voxel by voxel,
+    they would compare different places in space."""
 
 
 class ModelFormatError(InputError):

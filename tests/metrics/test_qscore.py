@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
 
 from cryoray.errors import ConfigError, EmptyModelError
 from cryoray.io import read_map
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.io.models import AtomicModel, read_model
 from cryoray.labels.simulate import simulate_map
+from cryoray.metrics.fit import values_at
 from cryoray.metrics.qscore import _unit_sphere, atom_q_scores, expected_q_score, q_score, summarise_q_scores
 from tests.support.data import REAL_MAPS, real
 
@@ -90,7 +92,7 @@ def test_residue_chain_and_overall_are_means_over_atoms() -> None:
     assert np.isnan(r.q_side_chain[1])
     assert report.chains == pytest.approx({"B": 0.6, "A": 0.55})
     assert report.overall == pytest.approx(0.58) and report.n_atoms == 5
-    assert report.to_dict()["residues"][1]["q_side_chain"] is None
+    assert report.to_dict()["per_residue"][1]["q_side_chain"] is None
     with pytest.raises(ValueError, match="per-atom array"):
         summarise_q_scores(q[:2], chain=["A"], seq_id=[1], residue_name=["GLY"], atom_name=["CA"])
 
@@ -107,3 +109,15 @@ def test_a_model_of_hydrogens_only_is_refused(emd_3488: DensityMap, model: Atomi
     hydrogens = type(atoms)(**{**vars(atoms), "atomic_number": np.ones(3, dtype=np.int16)})
     with pytest.raises(EmptyModelError, match="no non-hydrogen"):
         q_score(emd_3488, hydrogens, source="h.pdb")
+
+
+def test_per_residue_q_follows_the_fit_checks_sigma_at_ca(emd_3488: DensityMap, model: AtomicModel) -> None:
+    """Residues whose Cα sits on strong density (the fit check's σ) have higher Q: rank correlation 0.58 on 5ME2."""
+    atoms = model.atoms()
+    residues = q_score(emd_3488, atoms).residues
+    ca = atoms.select(atoms.is_ca)
+    row = {(c, n): i for i, (c, n) in enumerate(zip(residues.chain, residues.seq_id, strict=True))}
+    q = residues.q[[row[(c, n)] for c, n in zip(ca.chain, ca.seq_id, strict=True)]]
+    stats = emd_3488.stats()
+    sigma = (values_at(emd_3488, ca.xyz) - stats["mean"]) / stats["std"]
+    assert spearmanr(q, sigma).statistic > 0.45

@@ -41,6 +41,7 @@ COMMANDS = (
     "tune",
     "align",
     "compare-models",
+    "evaluate",
     "enhance",
     "segment",
     "build-model",

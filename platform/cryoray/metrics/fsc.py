@@ -47,13 +47,15 @@ class FscCurve:
     resolution_05: float | None
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready: the curve as lists, the two resolutions in Å (or None)."""
+        """JSON-ready, in ``cryoray evaluate``'s layout: the two resolutions in Å (or None) and the
+        curve as ``[frequency in 1/Å, FSC or None, Fourier voxels]`` per shell."""
         return {
-            "frequency": self.frequency.tolist(),
-            "fsc": [None if np.isnan(v) else float(v) for v in self.fsc],
-            "n_voxels": self.n_voxels.tolist(),
-            "resolution_0143": self.resolution_0143,
-            "resolution_05": self.resolution_05,
+            "resolution_0_143": self.resolution_0143,
+            "resolution_0_5": self.resolution_05,
+            "curve": [
+                [round(float(f), 6), None if np.isnan(c) else round(float(c), 5), int(n)]
+                for f, c, n in zip(self.frequency, self.fsc, self.n_voxels, strict=True)
+            ],
         }
 
 

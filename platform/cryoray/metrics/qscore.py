@@ -177,29 +177,30 @@ class QScoreReport:
     n_atoms: int
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready summary: overall, per chain, per residue (NaN written as None)."""
+        """JSON-ready summary in ``cryoray evaluate``'s layout: ``mean``, ``per_chain`` and
+        ``per_residue`` rows (``chain``, ``number``, ``name``, Q of backbone, side chain and all;
+        ``icode`` only for residues with an insertion code); NaN is written as None."""
 
         def clean(value: float) -> float | None:
             return None if np.isnan(value) else round(float(value), 4)
 
         r = self.residues
-        rows = [
-            {
-                "chain": str(r.chain[i]),
-                "seq_id": int(r.seq_id[i]),
-                "icode": str(r.icode[i]),
-                "residue_name": str(r.residue_name[i]),
-                "q": clean(r.q[i]),
+        rows = []
+        for i in range(len(r)):
+            row: dict[str, object] = {"chain": str(r.chain[i]), "number": int(r.seq_id[i])}
+            if str(r.icode[i]).strip():
+                row["icode"] = str(r.icode[i])
+            row |= {
+                "name": str(r.residue_name[i]),
                 "q_backbone": clean(r.q_backbone[i]),
                 "q_side_chain": clean(r.q_side_chain[i]),
+                "q": clean(r.q[i]),
             }
-            for i in range(len(r))
-        ]
+            rows.append(row)
         return {
-            "overall": clean(self.overall),
-            "n_atoms": self.n_atoms,
-            "chains": {k: clean(v) for k, v in self.chains.items()},
-            "residues": rows,
+            "mean": clean(self.overall),
+            "per_chain": {k: clean(v) for k, v in self.chains.items()},
+            "per_residue": rows,
         }
 
 
