@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gemmi
 import numpy as np
 import pytest
 
@@ -35,3 +36,22 @@ def test_matching_is_one_to_one_and_closest_first() -> None:
     true = np.array([[0.4, 0, 0], [2.0, 0, 0]])
     ip, it = match_ca(pred, true, cutoff=3.0)
     assert sorted(zip(ip.tolist(), it.tolist(), strict=True)) == [(0, 1), (1, 0)]
+
+
+def test_coverage_and_sequence_recall_count_true_residues(tmp_path) -> None:
+    """Chain A alone covers its own residues; renaming every other residue halves their sequence recall only."""
+    structure = gemmi.read_structure(str(real(TRUE)))
+    for name in ("B", "C", "D"):
+        structure[0].remove_chain(name)
+    renamed = 0
+    for i, residue in enumerate(structure[0]["A"]):
+        if i % 2 and residue.name != "TRP" and gemmi.find_tabulated_residue(residue.name).is_amino_acid():
+            residue.name = "TRP"
+            renamed += 1
+    structure.write_pdb(str(tmp_path / "chain_a.pdb"))
+    true = read_model(real(TRUE))
+    report = compare_models(read_model(tmp_path / "chain_a.pdb"), true)
+    n_a = report.n_pred
+    assert report.residue_coverage == pytest.approx(n_a / report.n_true)
+    assert report.sequence_recall == pytest.approx((n_a - renamed) / report.n_true)
+    assert report.sequence_match == pytest.approx((n_a - renamed) / n_a)

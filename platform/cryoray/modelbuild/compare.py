@@ -5,6 +5,11 @@
   recall = matched / true Cα, precision = matched / predicted Cα.
 * **Sequence match**: of the matched pairs, the fraction whose residue types agree
   (one-letter codes; both unknown never counts).
+* **Residue coverage** and **sequence recall**, as Phenix ``chain_comparison`` reports them (the
+  CryoTEN paper's model table): a true residue is covered when some predicted Cα lies within
+  3 Å of its Cα (the nearest one; not one to one, so two true residues may share it), and
+  recalled when that nearest predicted residue also has its type; both are fractions of the
+  true residues.
 * **TM-score** (TM-align through ``tmtools``), chain by chain: each true chain against the
   predicted chain of the same name, residues paired by a sequence alignment of the two chains
   (gemmi), so the score measures the fold of the threaded residues wherever the chain was put
@@ -40,6 +45,8 @@ class ModelComparison:
     ca_precision: float
     ca_f1: float
     sequence_match: float
+    residue_coverage: float
+    sequence_recall: float
     tm_score: float
     rmsd_matched: float
     cutoff: float
@@ -102,6 +109,9 @@ def compare_models(pred: AtomicModel, true: AtomicModel, *, cutoff: float = 3.0)
     precision = n / len(pred_xyz)
     f1 = 2 * recall * precision / (recall + precision) if n else 0.0
     same = [pred_seq[a] == true_seq[b] and pred_seq[a] != "X" for a, b in zip(ip, it, strict=True)]
+    distance, nearest = cKDTree(pred_xyz).query(true_xyz, distance_upper_bound=cutoff)
+    covered = np.isfinite(distance)
+    recalled = [covered[t] and pred_seq[nearest[t]] == true_seq[t] != "X" for t in range(len(true_xyz))]
     tm_per_chain = {}
     for chain in dict.fromkeys(true_chain.tolist()):
         t_sel = np.flatnonzero(true_chain == chain)
@@ -127,6 +137,8 @@ def compare_models(pred: AtomicModel, true: AtomicModel, *, cutoff: float = 3.0)
         ca_precision=precision,
         ca_f1=f1,
         sequence_match=float(np.mean(same)) if n else 0.0,
+        residue_coverage=float(covered.mean()),
+        sequence_recall=float(np.mean(recalled)),
         tm_score=float(tm_score),
         rmsd_matched=rmsd,
         cutoff=cutoff,
