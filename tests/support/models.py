@@ -28,6 +28,18 @@ _TINY_MODELS: dict[str, dict] = {
         "proj_sizes": [8, 8, 4],
         "num_heads": 2,
     },
+    "cryoten": {
+        "name": "cryoten",
+        "feature_size": 4,
+        "hidden_size": 32,
+        "num_heads": 2,
+        "depths": [1, 1, 1, 1],
+        "dims": [4, 8, 16, 32],
+        "proj_sizes": [8, 8, 4, 2],
+        "decoder_depths": [1, 1, 1],
+        "decoder_proj_sizes": [8, 8, 4],
+    },
+    "cryo2struct": {"name": "cryo2struct", "embed_dim": 16, "num_heads": 2, "mlp_dim": 32, "base_filters": 2},
     "segformer3d": {
         "name": "segformer3d",
         "embed_dims": [8, 16],

@@ -1,8 +1,10 @@
 """Model configs: one frozen section per network, chosen in YAML by ``name``.
 
 A config's fields are exactly its network's constructor arguments, with the published
-hyperparameters as defaults, so ``{"name": "unetr"}`` is Cryo2Struct's UNETR. Impossible
-combinations are refused when the config is validated, before anything is built.
+hyperparameters as defaults, so ``{"name": "cryo2struct"}`` is Cryo2Struct's network and
+``{"name": "cryoten"}`` CryoTEN's (both load the tools' released weights). ``unetr`` and
+``unetrpp`` are MONAI-based networks of the same kind at similar sizes, not the tools' networks.
+Impossible combinations are refused when the config is validated, before anything is built.
 """
 
 from __future__ import annotations
@@ -55,7 +57,10 @@ class NetworkConfig(Section):
 
 
 class UNETRConfig(NetworkConfig):
-    """Cryo2Struct's voxel classifier: MONAI's UNETR (Hatamizadeh et al. 2022, arXiv:2103.10504).
+    """MONAI's UNETR (Hatamizadeh et al. 2022, arXiv:2103.10504) at Cryo2Struct's sizes.
+
+    Not Cryo2Struct's network (that is ``cryo2struct``, which loads its released weights): MONAI's
+    blocks differ in layout and count (92,624,132 parameters against 92,281,604).
 
     MONAI fixes the patch size (16) and the depth (12 layers, skips from layers 3/6/9/12).
 
@@ -119,7 +124,11 @@ class UNetConfig(NetworkConfig):
 
 
 class UNETRPPConfig(NetworkConfig):
-    """CryoTEN's map enhancer: UNETR++ with efficient paired attention (Selvaraj et al. 2024).
+    """UNETR++ with efficient paired attention (Shaker et al. 2024) at CryoTEN's sizes, from MONAI blocks.
+
+    Not CryoTEN's network (that is ``cryoten``, which loads its released weights): this EPA
+    concatenates half-width spatial and channel branches, as the UNETR++ paper describes, where
+    CryoTEN adds full-width ones (29,834,873 parameters against 29,505,881).
 
     Args:
         in_channels: input channels. Defaults to 1.

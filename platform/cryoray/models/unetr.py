@@ -1,4 +1,4 @@
-"""UNETR (Cryo2Struct's voxel classifier): MONAI's network with a dict output."""
+"""MONAI's UNETR with a dict output, at Cryo2Struct's sizes (Cryo2Struct's exact network is ``cryo2struct.py``)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ class UNETRModel(nn.Module):
     """A ViT encoder with a convolutional U-Net decoder, for one voxel-wise output.
 
     Hatamizadeh et al., "UNETR: Transformers for 3D Medical Image Segmentation", WACV 2022,
-    https://arxiv.org/abs/2103.10504; Cryo2Struct (Giri & Cheng 2024) uses it on 32³ boxes with
-    patch 16, width 768, 12 layers, 12 heads, MLP 3072. MONAI fixes the patch size and the depth.
+    https://arxiv.org/abs/2103.10504; the defaults are the sizes of Cryo2Struct's UNETR-style
+    network (Giri & Cheng 2024): 32³ boxes, patch 16, width 768, 12 layers, 12 heads, MLP 3072.
+    MONAI fixes the patch size and the depth.
     3D only. Takes ``(B, in_channels, D, H, W)`` with sides ``img_size`` (position embeddings fix
     the size); returns ``{"output": logits}`` at full resolution.
 
-    With Cryo2Struct's configuration this has 92,624,132 parameters (4 classes); the dissertation
-    reports 92,281,604, 0.37 % fewer, most likely from the earlier MONAI release it was built with.
+    With Cryo2Struct's sizes this has 92,624,132 parameters (4 classes) against Cryo2Struct's
+    92,281,604: Cryo2Struct's own Transformer U-Net (``cryo2struct``) is a different network.
 
     Args:
         in_channels: input channels. Defaults to 1.

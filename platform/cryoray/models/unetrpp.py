@@ -1,4 +1,4 @@
-"""UNETR++ with efficient paired attention (CryoTEN's map enhancer).
+"""UNETR++ with efficient paired attention, at CryoTEN's sizes (CryoTEN's exact network is ``cryoten.py``).
 
 Written here from the papers because MONAI has neither UNETR++ nor its EPA block; MONAI's
 convolution blocks (``UnetResBlock``, ``UnetOutBlock``, ``get_conv_layer``) are used where they fit.
