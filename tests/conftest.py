@@ -17,6 +17,7 @@ import pytest
 from cryoray.io import DensityMap, GridFrame
 from cryoray.pipelines.sample import ingest_sample_in_process
 from tests.support.data import REAL_MAPS, real
+from tests.support.models import write_enhance_checkpoint, write_segment_checkpoint
 from tests.support.servers import emdb_layout, http_server, moto_s3, s3_env, stop_test_cluster
 
 
@@ -88,3 +89,15 @@ def ray_local(s3_endpoint):
 def sample_store(tmp_path_factory) -> Path:
     """The bundled EMD-3488 sample ingested in-process (c2s, all labels): a real store for data and training tests."""
     return ingest_sample_in_process(tmp_path_factory.mktemp("train") / "sample.zarr")
+
+
+@pytest.fixture(scope="session")
+def segformer_checkpoint(tmp_path_factory) -> Path:
+    """A random-weight SegFormer3D on 32³ boxes with Cryo2Struct2's atom and amino-acid heads."""
+    return write_segment_checkpoint(tmp_path_factory.mktemp("ckpt") / "segformer")
+
+
+@pytest.fixture(scope="session")
+def enhance_checkpoint(tmp_path_factory) -> Path:
+    """A random-weight UNETR++ on 16³ boxes with one regression head onto the simulated map."""
+    return write_enhance_checkpoint(tmp_path_factory.mktemp("ckpt") / "unetrpp")

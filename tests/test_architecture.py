@@ -35,6 +35,7 @@ RANK = {
     "tune": 7,
     "infer": 7,
     "serve": 8,
+    "benchmark": 8,
     "cli": 9,
 }
 

@@ -46,6 +46,7 @@ COMMANDS = (
     "segment",
     "build-model",
     "predict-batch",
+    "benchmark",
     "serve",
     "demo",
 )

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["save_fsc_curves", "save_residue_scores"]
+__all__ = ["save_fsc_curves", "save_paired_scatter", "save_residue_scores"]
 
 
 def save_fsc_curves(
@@ -79,6 +79,34 @@ def save_residue_scores(
     more = len(chains) - len(names)
     if more > 0:
         fig.suptitle(f"first {len(names)} of {len(chains)} chains", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_paired_scatter(
+    path: str | os.PathLike, panels: Mapping[str, tuple[np.ndarray, np.ndarray]], *, xlabel: str, ylabel: str
+) -> None:
+    """One panel per metric: each entry's value for ``ylabel`` against its value for ``xlabel``, with y = x.
+
+    Points above the line are entries where the y kind scores higher (lower is better for FSC
+    resolutions in Å: the panel title says which way is better when the name ends in "(Å)").
+    """
+    names = [n for n, (x, y) in panels.items() if len(x)]
+    if not names:
+        raise ValueError("no metric has any pair of values")
+    fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        x, y = (np.asarray(v, dtype=float) for v in panels[name])
+        ax.scatter(x, y, s=14)
+        lo, hi = float(np.nanmin([x.min(), y.min()])), float(np.nanmax([x.max(), y.max()]))
+        pad = 0.05 * (hi - lo or 1.0)
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="grey", linestyle=":", linewidth=1)
+        better = "lower is better" if name.endswith("(Å)") else "higher is better"
+        ax.set_title(f"{name}\n{better}", fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
