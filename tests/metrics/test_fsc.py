@@ -13,7 +13,7 @@ from cryoray.errors import MapValueError
 from cryoray.io import read_map
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.io.models import read_model
-from cryoray.metrics.fsc import crossing_resolution, fsc, soft_edge_mask
+from cryoray.metrics.shell_correlation import crossing_resolution, fsc, soft_edge_mask
 from cryoray.preprocessing.masks import zone_mask
 from tests.support.data import REAL_MAPS, real
 

@@ -1,7 +1,7 @@
 """Cross-check of our FSC against servalcat's (CCP-EM, gemmi-based; a test-only dependency) on the same maps.
 
 servalcat's RELION-style binning puts Fourier coefficients in shells round(|s|·L) with L the
-longest box edge: the shells of :func:`cryoray.metrics.fsc.fsc`. It correlates complex
+longest box edge: the shells of :func:`cryoray.metrics.shell_correlation.fsc`. It correlates complex
 amplitudes per shell with ``numpy.corrcoef`` (removing each shell's mean, ~0 away from the
 origin) over the reciprocal asymmetric unit (half the sphere), so curves agree closely except in
 the shells servalcat merges with a neighbour (fewer than 10 coefficients, or the corner shell).
@@ -14,7 +14,7 @@ import pytest
 
 from cryoray.io import read_map
 from cryoray.io.density_map import DensityMap
-from cryoray.metrics.fsc import fsc
+from cryoray.metrics.shell_correlation import fsc
 from tests.support.data import REAL_MAPS, real
 
 gemmi = pytest.importorskip("gemmi")

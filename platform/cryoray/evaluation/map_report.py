@@ -16,10 +16,10 @@ from cryoray.errors import ConfigError, MapValueError
 from cryoray.io.density_map import DensityMap
 from cryoray.io.models import AtomTable
 from cryoray.labels.simulate import check_resolution, simulate_map
-from cryoray.metrics.fsc import FscCurve, fsc
 from cryoray.metrics.grids import check_same_frame
 from cryoray.metrics.map_model import MapModelCorrelations, cc_mask_radius, map_model_correlations
 from cryoray.metrics.qscore import QScoreReport, expected_q_score, q_score
+from cryoray.metrics.shell_correlation import FscCurve, fsc
 from cryoray.preprocessing.masks import zone_mask
 
 __all__ = ["MapEvaluation", "evaluate_map"]

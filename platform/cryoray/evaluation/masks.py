@@ -6,8 +6,8 @@ import numpy as np
 
 from cryoray.errors import MapValueError
 from cryoray.io.density_map import DensityMap, GridFrame
-from cryoray.metrics.fsc import soft_edge_mask
 from cryoray.metrics.grids import check_weights
+from cryoray.metrics.shell_correlation import soft_edge_mask
 from cryoray.preprocessing.resample import resample_onto
 
 __all__ = ["SOFT_EDGE", "fsc_mask"]
