@@ -1,7 +1,8 @@
 """Ingest manifests: CSV with a header row, or JSON lines, one EMDB entry per row.
 
 Columns: ``entry_id,map,model,sequence,resolution`` (``sequence`` may be empty; optional
-``half_map_1,half_map_2``). Sources are local paths (relative ones are taken from the
+``half_map_1,half_map_2``; ``method`` and ``released``, as ``cryoray manifest emdb`` writes them,
+describe the entry and are ignored). Sources are local paths (relative ones are taken from the
 manifest's folder), ``s3://`` or ``http(s)://`` URLs.
 """
 
@@ -28,6 +29,8 @@ MAX_MANIFEST_BYTES = 256 << 20
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 #: columns holding sources, resolved against the manifest's folder when relative
 _SOURCE_COLUMNS = ("map", "model", "sequence", "half_map_1", "half_map_2")
+#: columns that describe an entry (``cryoray manifest emdb``) and are dropped unless the row type has them
+_DESCRIPTIVE_COLUMNS = ("method", "released")
 R = TypeVar("R", bound=Section)
 
 
@@ -90,6 +93,8 @@ def read_manifest(source: str | os.PathLike, *, row_type: type[R] = ManifestRow)
         records = [(reader.line_num, {k: v for k, v in row.items() if k is not None}) for row in reader]
     rows, seen = [], set()
     for number, record in records:
+        if isinstance(record, dict):
+            record = {k: v for k, v in record.items() if k not in _DESCRIPTIVE_COLUMNS or k in row_type.model_fields}
         row = validate_config(row_type, record, source=f"{source} line {number}")
         if row.entry_id in seen:  # type: ignore[attr-defined]
             raise ConfigError(source, f"line {number}: entry_id {row.entry_id} appears twice")
