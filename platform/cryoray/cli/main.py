@@ -35,6 +35,7 @@ COMMANDS = (
     "resample",
     "fit",
     "simulate",
+    "manifest",
     "ingest",
     "store",
     "train",
