@@ -1,6 +1,6 @@
 """Dependencies point one way.
 
-cli -> serve -> (tune, infer) -> train -> (data, modelbuild, pipelines) -> (labels, store, losses)
+cli -> serve -> (tune, infer) -> train -> (data, modelbuild, pipelines) -> (labels, store, bundle, losses)
 -> (preprocessing, metrics, viz, models) -> (config, runtime) -> io -> errors.
 """
 
@@ -26,6 +26,7 @@ RANK = {
     "models": 3,
     "labels": 4,
     "store": 4,
+    "bundle": 4,
     "losses": 4,
     "data": 5,
     "modelbuild": 5,

@@ -18,6 +18,7 @@ __all__ = [
     "MapValueError",
     "ModelFormatError",
     "ModelPlacementError",
+    "ModelReferenceError",
     "NonOrthogonalCellError",
     "SequenceFormatError",
     "SourceError",
@@ -86,3 +87,8 @@ class SequenceFormatError(InputError):
 
 class ConfigError(InputError):
     """A setting is missing, unknown or out of range; the source names the key (and file)."""
+
+
+class ModelReferenceError(InputError):
+    """A model reference cannot be used: no checkpoint or bundle there, an unknown registered model,
+    weights that do not load or do not match their bundle's checksum."""

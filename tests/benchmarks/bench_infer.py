@@ -26,11 +26,10 @@ import numpy as np
 import yaml
 
 from cryoray.infer import InferConfig, Predictor, TilePlan, predict_map
-from cryoray.infer.predictor import heads_from_config
 from cryoray.io import DensityMap, GridFrame, read_map
 from cryoray.models import build_model
 from cryoray.models.config import UNETRPPConfig
-from cryoray.train.config import TargetConfig
+from cryoray.train.targets import head_specs
 from tests.benchmarks.common import parse_args
 from tests.support.data import REAL_MAPS, REPO, real
 
@@ -47,9 +46,10 @@ def main() -> None:
 
     train = yaml.safe_load(CONFIG.read_text())
     model_config = UNETRPPConfig.model_validate(train["model"])
-    targets = {k: TargetConfig.model_validate(v) for k, v in train["targets"].items()}
+    labels = {head: target["label"] for head, target in train["targets"].items()}
     model = build_model(model_config)
-    predictor = Predictor(model, heads_from_config(model, targets), box=model_config.img_size, device=args.device)
+    heads = {h.name: h for h in head_specs(model.out_channels_by_head, labels)}
+    predictor = Predictor(model, heads, box=model_config.img_size, device=args.device)
     n_params = sum(p.numel() for p in model.parameters())
 
     density = read_map(real(REAL_MAPS["0093-gz"]))

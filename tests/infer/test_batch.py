@@ -78,6 +78,9 @@ def test_good_entries_done_bad_ones_listed_with_reasons(local_run) -> None:
     assert json.loads((out / "failures.json").read_text()) == report["failed"]
     assert all(f["reason"] for f in report["failed"])
     assert json.loads((out / "run_summary.json").read_text())["n_done"] == 3
+    # the bundle's preprocessing, the config's threshold
+    assert report["preprocessing_from"]["percentile"] == "bundle" and report["preprocessing"]["percentile"] == 95.0
+    assert report["preprocessing_from"]["ca_threshold"] == "option" and report["preprocessing"]["ca_threshold"] == 0.26
     assert done_entries(str(out)) == set(ENTRIES)
     assert not list(out.rglob(".cryoray-*"))  # no temporary files left behind
 

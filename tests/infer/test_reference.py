@@ -31,6 +31,9 @@ def test_checkpoint_directory(segformer_checkpoint, tmp_path) -> None:
     broken = tmp_path / "broken"
     shutil.copytree(segformer_checkpoint, broken)
     (broken / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ModelReferenceError, match="checksum does not match"):
+        Predictor.from_reference(broken, device="cpu")
+    (broken / "bundle.json").unlink()  # an older checkpoint directory: no checksum to catch it first
     with pytest.raises(ModelReferenceError, match="weights do not load"):
         Predictor.from_reference(broken, device="cpu")
 

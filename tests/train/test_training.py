@@ -14,9 +14,11 @@ import torch
 from mlflow.tracking import MlflowClient
 from safetensors.torch import load_file
 
+from cryoray.bundle import read_bundle
 from cryoray.config import validate_config
 from cryoray.errors import ConfigError
 from cryoray.models import build_model
+from cryoray.store import SubgridStore
 from cryoray.train import TrainConfig, run_training
 from cryoray.train.run import check_cluster
 from tests.support.models import tiny_model
@@ -48,6 +50,15 @@ def test_train_track_checkpoint_and_resume(sample_store, tmp_path, ray_local) ->
     assert json.loads((ckpt / "state.json").read_text())["metrics"]["val/loss"] == pytest.approx(
         result.metrics["val/loss"]
     )
+    # ... and it is a model bundle: the store's preparation and tiling, the run that made it
+    bundle = read_bundle(ckpt)
+    settings = SubgridStore.open(sample_store).settings
+    assert bundle.preprocessing.percentile == settings["prepare"]["percentile"]
+    assert bundle.preprocessing.tiling.to_dict() == settings["tiling"]  # c2s: the network's 32³ boxes
+    assert bundle.heads[0].label == "atom" and bundle.heads[0].activation == "softmax"
+    made_by = bundle.provenance["training"]
+    assert (made_by["run"], made_by["step"], made_by["mlflow_run_id"]) == ("t", 8, result.mlflow_run_id)
+    assert made_by["store"]["url"] == str(sample_store) and made_by["store"]["prepare"] == settings["prepare"]
 
     client = MlflowClient(result.tracking_uri)
     run = client.get_run(result.mlflow_run_id)

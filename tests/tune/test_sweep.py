@@ -51,7 +51,7 @@ def test_sweep_tracks_stops_and_registers(sample_store, tmp_path, ray_local, cap
     best_child = next(c for c in children if c.info.run_name == result.best_trial)
     assert version.run_id == best_child.info.run_id
     model_files = {Path(a.path).name for a in client.list_artifacts(best_child.info.run_id, "model")}
-    assert {"model.safetensors", "config.yaml", "state.json"} <= model_files
+    assert {"model.safetensors", "bundle.json", "config.yaml", "state.json"} <= model_files
     assert Path(result.sweep_dir, "trials.txt").read_text().startswith("trial")
 
 

@@ -5,7 +5,8 @@ probabilities (a head trained on amino_acid): one model with both heads (Cryo2St
 atom model plus --amino-model (Cryo2Struct). Voxels with P(Cα) above --threshold are clustered
 (--cluster-radius) into HMM states, and the FASTA's chains are threaded through them. Only the
 candidate voxels' probabilities are kept, never whole probability maps. Coordinates are in the
-input map's frame. Residues left without a state are reported, never invented.
+input map's frame. Residues left without a state are reported, never invented. Preprocessing,
+threshold and radius are the model bundles' unless given; the report says where each came from.
 
 Example usage:
   $ cryoray build-model emd_3488.map 5me2.fasta -o model.cif --model runs/c2s2/checkpoint_000020
@@ -24,7 +25,19 @@ from cryoray.io import check_output, read_map
 from cryoray.modelbuild import read_chains, write_model
 from cryoray.modelbuild.config import BuildConfig
 
-_SUMMARY = ("candidates", "states_clustered", "chains", "residues", "placed", "unplaced", "log_score", "seconds")
+_SUMMARY = (
+    "candidates",
+    "states_clustered",
+    "chains",
+    "residues",
+    "placed",
+    "unplaced",
+    "log_score",
+    "seconds",
+    "preprocessing",
+    "preprocessing_from",
+    "bundle_overridden",
+)
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -33,8 +46,12 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="model to write: .cif or .pdb (optionally .gz)")
     parser.add_argument("--amino-model", metavar="REF", help="a second model for the amino-acid head (Cryo2Struct)")
     group = parser.add_argument_group("Model building")
-    group.add_argument("--threshold", type=float, help="P(Cα) above which a voxel is a candidate (default: 0.4)")
-    group.add_argument("--cluster-radius", type=float, help="candidate clustering radius in Å (default: 2)")
+    group.add_argument(
+        "--threshold", type=float, help="P(Cα) above which a voxel is a candidate (default: the bundle's, else 0.4)"
+    )
+    group.add_argument(
+        "--cluster-radius", type=float, help="candidate clustering radius in Å (default: the bundle's, else 2)"
+    )
     group.add_argument("--std-lambda", type=float, help="λ of the transition σ = 0.03622304 × λ Å (default: 10)")
     add_inference_args(parser, halves=False)
 

@@ -2,13 +2,15 @@
 
 The map is resampled to 1 Å and normalised, cut into boxes, predicted in batches and stitched
 back (weighted mean), then resampled back onto the input's own grid: same shape, voxel size
-and origin, so it lies exactly on the input in ChimeraX. --mask-mode keep keeps the input's
+and origin, so it lies exactly on the input in ChimeraX. Voxel size, percentile, tiling and
+blend are the model bundle's unless given; the report says where each came from. --mask-mode keep keeps the input's
 density inside a mask (e.g. a zone around ligands or lipids) instead of the prediction there.
 Two half maps are averaged first (--halves average) or each enhanced and the results averaged
 (--halves both).
 
 Example usage:
   $ cryoray enhance emd_3488.map -o enhanced.mrc --model runs/cryoten/checkpoint_000010
+  $ cryoray enhance emd_3488.map -o enhanced.mrc --model cryoten_bundle --stride 24 --json
   $ cryoray enhance emd_3488.map -o enhanced.mrc --model models:/cryoten/3 --tracking-uri sqlite:///mlflow.db
   $ cryoray enhance --half-maps half1.mrc half2.mrc --halves both -o enhanced.mrc --model cryoten
   $ cryoray enhance emd.map -o out.mrc --model cryoten/2 --mask-model ligand.pdb --mask-radius 3 --mask-mode keep
@@ -77,6 +79,7 @@ def main(args: argparse.Namespace) -> None:
             "prepared_frame": prediction.frame.to_dict(),
             "percentile": prediction.record.normalization.percentile if prediction.record.normalization else None,
             "mask_mode": args.mask_mode if mask is not None else None,
+            **prediction.settings,
             **prediction.stats.to_dict(),
         },
     )

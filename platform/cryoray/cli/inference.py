@@ -49,7 +49,8 @@ def add_inference_args(parser: argparse.ArgumentParser, *, halves: bool = True, 
         "--model",
         required=True,
         metavar="REF",
-        help="checkpoint directory, or MLflow registered model models:/NAME/VERSION, NAME/VERSION or NAME (latest)",
+        help="model bundle or checkpoint directory, or MLflow registered model models:/NAME/VERSION, NAME/VERSION "
+        "or NAME (latest); settings not given below are the bundle's",
     )
     model.add_argument(
         "--tracking-uri", help="MLflow tracking URI for registered models (default: MLFLOW_TRACKING_URI)"
@@ -58,21 +59,26 @@ def add_inference_args(parser: argparse.ArgumentParser, *, halves: bool = True, 
     run = parser.add_argument_group("Inference")
     run.add_argument(
         "--tiling",
-        help="c2s, cryoten-train, cryoten-eval or custom (default: by the model's box: 32 c2s, 48 cryoten-eval)",
+        help="c2s, cryoten-train, cryoten-eval or custom (default: the bundle's, else by the model's box: "
+        "32 c2s, 48 cryoten-eval)",
     )
-    run.add_argument("--box", type=int, help="custom tiling: box edge in voxels")
-    run.add_argument("--stride", type=int, help="custom tiling: stride in voxels")
-    run.add_argument("--core", type=int, help="custom tiling: kept core edge in voxels")
+    run.add_argument("--box", type=int, help="box edge in voxels (custom tiling, or replacing the bundle's)")
+    run.add_argument("--stride", type=int, help="stride in voxels (custom tiling, or replacing the bundle's)")
+    run.add_argument("--core", type=int, help="kept core edge in voxels (custom tiling, or replacing the bundle's)")
     run.add_argument(
-        "--blend", choices=("constant", "gaussian"), help=f"weights of overlapping boxes (default: {_default('blend')})"
+        "--blend",
+        choices=("constant", "gaussian"),
+        help="weights of overlapping boxes (default: the bundle's, else constant)",
     )
     run.add_argument("--batch-size", type=int, help=f"boxes per forward pass (default: {_default('batch_size')})")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), help="auto: CUDA when available (default: auto)")
     run.add_argument("--precision", choices=("auto", "bf16", "fp32"), help="auto: bf16 autocast on CUDA, fp32 on CPU")
     run.add_argument(
-        "--percentile", type=float, help="normalisation percentile (default: 99.999 for enhancement models, else 95)"
+        "--percentile",
+        type=float,
+        help="normalisation percentile (default: the bundle's, else 99.999 for enhancement models and 95 for others)",
     )
-    run.add_argument("--voxel-size", type=float, help=f"grid the model sees, in Å (default: {_default('voxel_size')})")
+    run.add_argument("--voxel-size", type=float, help="grid the model sees, in Å (default: the bundle's, else 1)")
     masks = parser.add_argument_group("Mask (optional)")
     masks.add_argument("--mask-map", help="mask map, any grid")
     masks.add_argument("--contour", type=float, help="mask-map level at or above which voxels are inside")
@@ -129,7 +135,7 @@ def read_inputs(args: argparse.Namespace) -> tuple[DensityMap | list[DensityMap]
 
 
 def resolve_models(args: argparse.Namespace, refs: list[str]) -> list[Path]:
-    """Checkpoint directories of the references (downloaded if registered), before any heavy work."""
+    """Bundle (or checkpoint) directories of the references (downloaded if registered), before any heavy work."""
     from cryoray.infer.reference import resolve_reference
 
     return [resolve_reference(r, tracking_uri=args.tracking_uri, cache_dir=args.cache_dir) for r in refs]

@@ -47,6 +47,7 @@ COMMANDS = (
     "segment",
     "build-model",
     "predict-batch",
+    "import-weights",
     "benchmark",
     "serve",
     "demo",

@@ -5,6 +5,8 @@ atom_CA.mrc, amino_acid_ALA.mrc), plus OUTDIR/segment.json. Probabilities are pr
 the 1 Å grid, stitched (weighted mean) and put back on the input's grid trilinearly, so each
 head's classes still sum to 1 at every voxel and every map overlays the input in ChimeraX.
 Large maps with many classes are stitched into a memory-mapped scratch file in OUTDIR.
+Voxel size, percentile, tiling and blend are the model bundle's unless given (segment.json says
+where each came from).
 
 Example usage:
   $ cryoray segment emd_3488.map -o seg/ --model runs/c2s2/checkpoint_000020
@@ -50,9 +52,11 @@ def main(args: argparse.Namespace) -> None:
     (predictor,) = load_models(directories, [args.model], config)
 
     from cryoray.infer.channels import segment_channels
+    from cryoray.infer.recipe import Recipe
     from cryoray.infer.whole_map import predict_map
 
     channels = segment_channels(predictor.spec, args.heads)
+    voxel_size = Recipe.for_models([predictor.spec], config).prepare.voxel_size
     outdir = ensure_dir(args.output)
     paths = {c.name: os.path.join(outdir, f"{c.name}.mrc") for c in channels}
     for path in [*paths.values(), os.path.join(outdir, "segment.json")]:
@@ -65,7 +69,7 @@ def main(args: argparse.Namespace) -> None:
         heads=heads,
         halves=getattr(args, "halves", "average"),
         mask=mask,
-        scratch_dir=outdir if len(channels) * _voxels(density, config.voxel_size) * 4 > _SCRATCH_BYTES else None,
+        scratch_dir=outdir if len(channels) * _voxels(density, voxel_size) * 4 > _SCRATCH_BYTES else None,
         source=source,
     )
     try:
@@ -84,6 +88,7 @@ def main(args: argparse.Namespace) -> None:
         "tiling": prediction.tiling.name,
         "device": str(predictor.device),
         "voxels": prediction.record.source_frame.n_voxels,
+        **prediction.settings,
         **prediction.stats.to_dict(),
     }
     with open(os.path.join(outdir, "segment.json"), "w") as fh:

@@ -7,10 +7,12 @@ The pieces, for the CLI, Ray Data batch inference and Ray Serve alike:
   preparation, tiling and blend weights for a set of models. ``channels.py``: which channels an
   enhancement, a segmentation or model building stitches, and stacking predictions into them;
   ``candidates.py``: Cα candidates → clustered HMM states.
-* :func:`resolve_reference` (``reference.py``): a checkpoint directory, or an MLflow registered
-  model ``models:/NAME/VERSION`` / ``NAME[/VERSION]`` downloaded once to a local cache.
+* :func:`resolve_reference` (``reference.py``): a model bundle (:mod:`cryoray.bundle`) or older
+  checkpoint directory, or an MLflow registered model ``models:/NAME/VERSION`` / ``NAME[/VERSION]``
+  downloaded once to a local cache.
 * :class:`Predictor` (``predictor.py``): ``Predictor.from_reference(ref, device=..., precision=...)``
-  loads once (safetensors only); ``predictor.predict(boxes)`` maps ``(N, 1, b, b, b)`` float32 to
+  loads once (safetensors only, checked against the bundle's SHA-256; its preprocessing becomes the
+  spec's); ``predictor.predict(boxes)`` maps ``(N, 1, b, b, b)`` float32 to
   ``{head: (N, C, b, b, b)}`` numpy arrays (softmax probabilities for classification heads,
   values for regression heads) under ``torch.inference_mode()``, bf16 autocast on CUDA.
 * :class:`TilePlan` / :class:`Stitcher` (``stitching.py``): ``plan.batches(data, n)`` cuts a
@@ -23,7 +25,9 @@ The pieces, for the CLI, Ray Data batch inference and Ray Serve alike:
   output back on the input's grid (``frame.py``), so it overlays the input exactly.
 * :func:`build_from_map` (``building.py``): Cα candidates + amino-acid rows → HMM states →
   threaded Cα model, without whole probability maps.
-* :class:`InferConfig` (``config.py``): tiling preset, blending, batch size, device, precision.
+* :class:`InferConfig` (``config.py``): tiling preset, blending, batch size, device, precision;
+  settings left unset are the bundles' (the recipe reports which were overridden).
+* ``importing.py``: published checkpoints (CryoTEN, Cryo2Struct) → bundles (``cryoray import-weights``).
 
 Importing the package is cheap; torch loads when a name that needs it is first used.
 """

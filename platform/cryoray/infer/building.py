@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryoray.infer.candidates import candidate_sink, clustered_states
 from cryoray.infer.channels import build_channels
@@ -34,19 +34,24 @@ __all__ = ["BuildReport", "build_from_map", "predict_states"]
 
 @dataclass(frozen=True)
 class BuildReport:
-    """A built model and how it was reached."""
+    """A built model and how it was reached (``settings``: where the recipe's settings came from)."""
 
     result: ThreadingResult
     candidates: int
     states: int
     stats: InferenceStats
+    settings: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "candidates": self.candidates,
-            "states_clustered": self.states,
-            "inference": self.stats.to_dict(),
-        } | self.result.to_dict()
+        return (
+            {
+                "candidates": self.candidates,
+                "states_clustered": self.states,
+                "inference": self.stats.to_dict(),
+            }
+            | self.settings
+            | self.result.to_dict()
+        )
 
 
 def predict_states(
@@ -58,23 +63,24 @@ def predict_states(
     halves: HalfMapMode = "average",
     mask: MaskConfig | None = None,
     source: object = "map",
-) -> tuple[HmmStates, int, InferenceStats]:
-    """Cα candidates of a map, clustered: ``(states, candidates, stats)``.
+) -> tuple[HmmStates, int, InferenceStats, Recipe]:
+    """Cα candidates of a map, clustered: ``(states, candidates, stats, recipe)``.
+
+    Candidate settings ``build`` leaves unset come from the models' bundles (see :class:`Recipe`).
 
     Raises:
         ConfigError: missing heads (see :func:`~cryoray.infer.channels.build_channels`).
         StatesFormatError: no voxel has P(Cα) above the threshold.
     """
     config = config or InferConfig()
-    build = build or BuildConfig()
     predictors = [predictors] if isinstance(predictors, Predictor) else list(predictors)
     specs = [p.spec for p in predictors]
     channels = build_channels(specs)
-    recipe = Recipe.for_models(specs, config, mask=mask)
+    recipe = Recipe.for_models(specs, config, mask=mask, build=build or BuildConfig())
     t0 = time.perf_counter()
     prepared = prepare_input(density, recipe.prepare, halves=halves, source=source)
     t_prepare = time.perf_counter() - t0
-    sink = candidate_sink(build)
+    sink = candidate_sink(recipe.build)
     stats = run_plan(
         [p.data for p in prepared.passes],
         predictors,
@@ -85,8 +91,8 @@ def predict_states(
         weights=recipe.weights,
     )
     stats.stages["prepare"] = t_prepare
-    states, n_candidates = clustered_states(sink, prepared.density.frame, build, source=source)
-    return states, n_candidates, stats
+    states, n_candidates = clustered_states(sink, prepared.density.frame, recipe.build, source=source)
+    return states, n_candidates, stats, recipe
 
 
 def build_from_map(
@@ -104,11 +110,10 @@ def build_from_map(
 
     Chains come from :func:`cryoray.modelbuild.read_chains`.
     """
-    build = build or BuildConfig()
-    states, n_candidates, stats = predict_states(
+    states, n_candidates, stats, recipe = predict_states(
         density, predictors, config, build, halves=halves, mask=mask, source=source
     )
     t0 = time.perf_counter()
-    result = thread_chains(states, chains, build.threading)
+    result = thread_chains(states, chains, recipe.build.threading)
     stats.stages["threading"] = time.perf_counter() - t0
-    return BuildReport(result, n_candidates, len(states), stats)
+    return BuildReport(result, n_candidates, len(states), stats, recipe.report())

@@ -20,7 +20,7 @@ __all__ = ["candidate_sink", "clustered_states"]
 
 def candidate_sink(build: BuildConfig) -> CandidateSink:
     """A sink of the build channels that keeps voxels with P(Cα) above the threshold, and their amino-acid rows."""
-    return CandidateSink(0, build.candidates.threshold, AMINO_ACIDS)
+    return CandidateSink(0, build.candidates.with_defaults().threshold, AMINO_ACIDS)
 
 
 def clustered_states(
@@ -31,7 +31,8 @@ def clustered_states(
     Raises:
         StatesFormatError: no voxel has P(Cα) above the threshold (the message gives the highest).
     """
-    threshold = build.candidates.threshold
+    candidates = build.candidates.with_defaults()
+    threshold = candidates.threshold
     index, ca_prob, aa = sink.result()
     if len(index) == 0:
         raise StatesFormatError(
@@ -42,7 +43,7 @@ def clustered_states(
     # The 20 amino-acid classes without "none", renormalised (rows of zeros stay uniform in the HMM).
     total = aa.sum(axis=1, keepdims=True)
     aa = np.divide(aa, total, out=np.zeros_like(aa), where=total > 0)
-    candidates = HmmStates.validated(
+    states = HmmStates.validated(
         frame.index_to_xyz(index), aa, ca_prob, source=f"{source}: Cα candidates (P > {threshold})"
     )
-    return cluster_candidates(candidates, radius=build.candidates.cluster_radius), len(candidates)
+    return cluster_candidates(states, radius=candidates.cluster_radius), len(states)

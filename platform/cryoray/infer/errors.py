@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from cryoray.errors import InputError
+from cryoray.errors import ModelReferenceError
 
 __all__ = ["ModelReferenceError"]
-
-
-class ModelReferenceError(InputError):
-    """A model reference cannot be used: no checkpoint there, unknown registered model, bad weights."""

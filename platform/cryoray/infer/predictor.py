@@ -6,10 +6,16 @@ constructor, then call :meth:`Predictor.predict` with ``(N, 1, b, b, b)`` float3
 returns one numpy array per head, ``(N, C, b, b, b)`` float32: class probabilities (softmax
 over C) for classification heads, values for regression heads. Runs under
 ``torch.inference_mode()``, with bf16 autocast on CUDA unless told fp32.
+
+Models load from a bundle (:mod:`cryoray.bundle`: weights checked against their SHA-256, the
+preprocessing the network expects) or from an older checkpoint directory (``config.yaml``
+beside the weights, no ``bundle.json``), which gets cryoray's default preprocessing with one
+warning saying so.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -21,27 +27,27 @@ import torch
 from safetensors import SafetensorError
 from torch import nn
 
+from cryoray.bundle import BUNDLE, Preprocessing, read_bundle
 from cryoray.infer.errors import ModelReferenceError
 from cryoray.infer.reference import read_checkpoint_config, resolve_reference
 from cryoray.infer.spec import HeadSpec, ModelSpec
 from cryoray.models import ModelConfig, build_model
 from cryoray.train.checkpoints import load_weights
 from cryoray.train.config import TargetConfig
-from cryoray.train.targets import CLASS_NAMES
+from cryoray.train.targets import head_specs
 
-__all__ = ["Predictor", "heads_from_config", "resolve_device"]
+__all__ = ["Predictor", "resolve_device"]
+log = logging.getLogger(__name__)
 
 
-def heads_from_config(model: nn.Module, targets: Mapping[str, TargetConfig]) -> dict[str, HeadSpec]:
-    """Head specs of ``model`` with the labels its training targets give them."""
-    heads = {}
-    for name, channels in model.out_channels_by_head.items():
-        label = targets[name].label if name in targets else None
-        names = CLASS_NAMES.get(label) if label else None
-        if names is not None and len(names) != channels:
-            names = tuple(f"class{c}" for c in range(channels))
-        heads[name] = HeadSpec(name=name, channels=int(channels), label=label, class_names=names)
-    return heads
+def _validated(data: object, model: type, directory: Path, what: str) -> object:
+    """``data`` validated as ``model`` (a pydantic type); errors name the file and the key."""
+    try:
+        return pydantic.TypeAdapter(model).validate_python(data)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ModelReferenceError(directory, f"{what}: {where}: {first['msg']}") from exc
 
 
 def resolve_device(device: str) -> torch.device:
@@ -63,6 +69,7 @@ class Predictor:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         precision: ``auto`` (bf16 on CUDA, fp32 on CPU), ``bf16`` or ``fp32``.
         name: where the model came from (for reports).
+        preprocessing: what the network expects (its bundle's); None: cryoray's defaults.
     """
 
     def __init__(
@@ -74,6 +81,7 @@ class Predictor:
         device: str = "auto",
         precision: str = "auto",
         name: str = "model",
+        preprocessing: Preprocessing | None = None,
     ) -> None:
         if precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"`precision` must be auto, bf16 or fp32, got {precision!r}")
@@ -81,6 +89,7 @@ class Predictor:
         self.heads = dict(heads)
         self.box = int(box)
         self.name = name
+        self.preprocessing = preprocessing
         # bf16 autocast: by default on CUDA only; asked for explicitly it runs on CPU too
         self.autocast = precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
         self.model = model.to(self.device).eval()
@@ -92,20 +101,25 @@ class Predictor:
     def from_checkpoint(
         cls, directory: str | os.PathLike, *, device: str = "auto", precision: str = "auto"
     ) -> Predictor:
-        """Build the network from a checkpoint directory's ``config.yaml`` and load its weights.
+        """Build the network a bundle (or an older checkpoint directory) describes and load its weights.
+
+        A bundle's weights must match its checksum; its heads and preprocessing come with the
+        model (:attr:`spec`). A directory with ``config.yaml`` and no ``bundle.json`` loads with
+        heads from the training targets and cryoray's default preprocessing, said in one warning.
 
         Raises:
-            ModelReferenceError: the config or the weights do not make a model.
+            ModelReferenceError: a bundle or config that does not describe a model, weights that
+                do not match the checksum or do not load into the network.
         """
         directory = Path(directory)
-        data = read_checkpoint_config(directory)
-        try:
-            model_config = pydantic.TypeAdapter(ModelConfig).validate_python(data["model"])
-            targets = pydantic.TypeAdapter(dict[str, TargetConfig]).validate_python(data["targets"])
-        except pydantic.ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ModelReferenceError(directory, f"config.yaml: {where}: {first['msg']}") from exc
+        if (directory / BUNDLE).is_file():
+            bundle = read_bundle(directory)
+            network, what = bundle.network, f"{BUNDLE}: network"
+        else:
+            bundle, data = None, read_checkpoint_config(directory)
+            network, what = data["model"], "config.yaml: model"
+            targets = _validated(data["targets"], dict[str, TargetConfig], directory, "config.yaml: targets")
+        model_config = _validated(network, ModelConfig, directory, what)
         model = build_model(model_config)
         try:
             load_weights(directory, model)
@@ -113,13 +127,36 @@ class Predictor:
             raise ModelReferenceError(
                 directory, f"weights do not load into the {model_config.name} model: {exc}"
             ) from exc
+        if bundle is None:
+            heads = head_specs(model.out_channels_by_head, {name: t.label for name, t in targets.items()})
+            regression = not any(h.classification for h in heads)
+            log.warning(
+                "%s: no %s: assuming the preprocessing of %s models (%s)",
+                directory,
+                BUNDLE,
+                "regression" if regression else "classification",
+                Preprocessing.assumed(regression_only=regression).describe(),
+            )
+        else:
+            heads = tuple(bundle.heads)
+            stated = {h.name: h.channels for h in heads}
+            if stated != dict(model.out_channels_by_head):
+                raise ModelReferenceError(
+                    directory, f"{BUNDLE} heads {stated} differ from the network's {dict(model.out_channels_by_head)}"
+                )
+            tiling = bundle.preprocessing.tiling
+            if tiling is not None and tiling.box != model_config.img_size:
+                raise ModelReferenceError(
+                    directory, f"{BUNDLE}: tiling box {tiling.box} but the network takes {model_config.img_size}³"
+                )
         return cls(
             model,
-            heads_from_config(model, targets),
+            {h.name: h for h in heads},
             box=model_config.img_size,
             device=device,
             precision=precision,
             name=str(directory),
+            preprocessing=None if bundle is None else bundle.preprocessing,
         )
 
     @classmethod
@@ -140,17 +177,21 @@ class Predictor:
 
     @property
     def spec(self) -> ModelSpec:
-        """What the front ends need to know of this network (box, heads), without its weights."""
+        """What the front ends need to know of this network (box, heads, preprocessing), without its weights."""
         return ModelSpec(
             name=self.name,
             box=self.box,
             heads=dict(self.heads),
             reference=self.name,
             parameters=sum(p.numel() for p in self.model.parameters()),
+            preprocessing=self.preprocessing,
         )
 
-    def predict(self, boxes: np.ndarray) -> dict[str, np.ndarray]:
-        """Predict ``(N, 1, b, b, b)`` boxes → head → ``(N, C, b, b, b)`` float32 numpy arrays."""
+    def predict(self, boxes: np.ndarray, *, raw: bool = False) -> dict[str, np.ndarray]:
+        """Predict ``(N, 1, b, b, b)`` boxes → head → ``(N, C, b, b, b)`` float32 numpy arrays.
+
+        ``raw``: the network's outputs before the heads' activations (logits, not probabilities).
+        """
         boxes = np.asarray(boxes, dtype=np.float32)
         if boxes.ndim != 5 or boxes.shape[1] != 1 or boxes.shape[2:] != (self.box,) * 3:
             raise ValueError(f"boxes must be (N, 1, {self.box}, {self.box}, {self.box}), got {boxes.shape}")
@@ -158,11 +199,11 @@ class Predictor:
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(boxes)).to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                raw = self.model(x)
+                outputs = self.model(x)
             out = {}
             for name, head in self.heads.items():
-                values = raw[name].float()
-                if head.classification:
+                values = outputs[name].float()
+                if head.activation == "softmax" and not raw:
                     values = torch.softmax(values, dim=1)
                 out[name] = values.cpu().numpy()
         self.forward_seconds += time.perf_counter() - start

@@ -2,7 +2,9 @@
 
 A reference is one of
 
-* a checkpoint directory (``model.safetensors`` + ``config.yaml``, as training writes it);
+* a model bundle (``model.safetensors`` + ``bundle.json``: what training writes into every
+  checkpoint and ``cryoray import-weights`` makes), or an older checkpoint directory
+  (``model.safetensors`` + ``config.yaml``);
 * ``models:/NAME/VERSION``, ``models:/NAME`` (latest version), ``NAME/VERSION`` or ``NAME``: a
   registered model in the MLflow registry at ``tracking_uri`` (default: the environment
   variable ``MLFLOW_TRACKING_URI``), as ``cryoray tune`` registers the best checkpoint.
@@ -23,12 +25,14 @@ from pathlib import Path
 
 import yaml
 
+from cryoray.bundle import BUNDLE, WEIGHTS
 from cryoray.infer.errors import ModelReferenceError
 
 __all__ = ["ModelReference", "default_cache_dir", "parse_reference", "resolve_reference"]
 
-WEIGHTS = "model.safetensors"
 CONFIG = "config.yaml"
+#: what a model directory holds, for messages
+_NEEDS = f"needs {WEIGHTS} and {BUNDLE} (or {CONFIG})"
 _NAME = re.compile(r"^(?:models:/)?([A-Za-z0-9][A-Za-z0-9._-]*)(?:/([0-9]+|latest))?$")
 
 
@@ -50,7 +54,8 @@ def default_cache_dir() -> Path:
 
 
 def is_checkpoint(directory: Path) -> bool:
-    return (directory / WEIGHTS).is_file() and (directory / CONFIG).is_file()
+    """A bundle, or an older checkpoint directory."""
+    return (directory / WEIGHTS).is_file() and ((directory / BUNDLE).is_file() or (directory / CONFIG).is_file())
 
 
 def parse_reference(ref: str) -> ModelReference | None:
@@ -65,7 +70,7 @@ def parse_reference(ref: str) -> ModelReference | None:
 def resolve_reference(
     ref: str | os.PathLike, *, tracking_uri: str | None = None, cache_dir: str | os.PathLike | None = None
 ) -> Path:
-    """A local checkpoint directory for ``ref`` (downloaded from the MLflow registry if needed).
+    """A local bundle or checkpoint directory for ``ref`` (downloaded from the MLflow registry if needed).
 
     Raises:
         ModelReferenceError: a directory that is not a checkpoint, a file, an unknown registered
@@ -75,10 +80,10 @@ def resolve_reference(
     path = Path(text)
     if path.is_dir():
         if not is_checkpoint(path):
-            raise ModelReferenceError(text, f"not a checkpoint directory (needs {WEIGHTS} and {CONFIG})")
+            raise ModelReferenceError(text, f"not a checkpoint directory or model bundle ({_NEEDS})")
         return path
     if path.exists():
-        raise ModelReferenceError(text, f"a file, not a checkpoint directory (needs {WEIGHTS} and {CONFIG})")
+        raise ModelReferenceError(text, f"a file, not a checkpoint directory or model bundle ({_NEEDS})")
     parsed = parse_reference(text)
     if parsed is None:
         raise ModelReferenceError(
@@ -122,7 +127,7 @@ def _download(parsed: ModelReference, text: str, uri: str, cache: Path) -> Path:
         local = Path(download_artifacts(artifact_uri=source, dst_path=str(staging), tracking_uri=uri))
         if not is_checkpoint(local):
             raise ModelReferenceError(
-                text, f"version {version} ({source}) holds no checkpoint ({WEIGHTS} and {CONFIG})"
+                text, f"version {version} ({source}) holds no checkpoint or model bundle ({_NEEDS})"
             )
         shutil.rmtree(target, ignore_errors=True)
         os.replace(local, target)  # appears whole, or not at all

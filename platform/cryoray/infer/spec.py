@@ -1,10 +1,11 @@
-"""What the inference front ends know of a model without its weights: its box and its heads.
+"""What the inference front ends know of a model without its weights: its box, heads and preprocessing.
 
 A :class:`ModelSpec` is taken once from a loaded :class:`~cryoray.infer.Predictor`
 (``predictor.spec``); the CLI, the batch pipeline's driver and Serve's ingress (which never holds
 the weights) choose heads, channels, tiling and preparation from specs alone, through the same
-functions (:mod:`cryoray.infer.channels`, :mod:`cryoray.infer.recipe`). Importing this module
-does not import torch.
+functions (:mod:`cryoray.infer.channels`, :mod:`cryoray.infer.recipe`). :class:`HeadSpec` and
+:class:`~cryoray.bundle.Preprocessing` are the model bundle's (:mod:`cryoray.bundle`). Importing
+this module does not import torch.
 """
 
 from __future__ import annotations
@@ -12,38 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cryoray.bundle import HeadSpec, Preprocessing
+
 __all__ = ["HeadSpec", "ModelSpec"]
-
-
-@dataclass(frozen=True)
-class HeadSpec:
-    """One output of a network.
-
-    Args:
-        name: the head's name (the model's output key).
-        channels: output channels.
-        label: the store label the head was trained on (``atom``, ``simulated``, ...), if known.
-        class_names: names of the classes in channel order (classification heads); None for
-            regression heads.
-    """
-
-    name: str
-    channels: int
-    label: str | None = None
-    class_names: tuple[str, ...] | None = None
-
-    @property
-    def classification(self) -> bool:
-        return self.class_names is not None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "channels": self.channels,
-            "label": self.label,
-            "kind": "classification" if self.classification else "regression",
-            "class_names": list(self.class_names) if self.class_names else None,
-        }
 
 
 @dataclass(frozen=True)
@@ -56,6 +28,8 @@ class ModelSpec:
         heads: its outputs, by name.
         reference: where it was loaded from (checkpoint directory or registered model).
         parameters: its number of parameters.
+        preprocessing: what its bundle says it expects; None for a model that states nothing
+            (an older checkpoint directory), which gets cryoray's defaults.
     """
 
     name: str
@@ -63,6 +37,7 @@ class ModelSpec:
     heads: Mapping[str, HeadSpec]
     reference: str = ""
     parameters: int = 0
+    preprocessing: Preprocessing | None = None
 
     @property
     def regression_only(self) -> bool:
@@ -83,4 +58,5 @@ class ModelSpec:
             "box": self.box,
             "parameters": self.parameters,
             "heads": [h.to_dict() for h in self.heads.values()],
+            "preprocessing": None if self.preprocessing is None else self.preprocessing.to_dict(),
         }

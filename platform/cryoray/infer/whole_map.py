@@ -109,6 +109,7 @@ class MapPrediction:
         record: what preparation did (``record.source_frame`` is the input's grid).
         tiling: how the map was cut.
         stats: timings.
+        settings: where the recipe's settings came from (:meth:`Recipe.report`).
     """
 
     channels: list[OutputChannel]
@@ -118,6 +119,7 @@ class MapPrediction:
     tiling: Tiling
     stats: InferenceStats
     _sink: DenseSink | None = None
+    settings: dict[str, dict] = field(default_factory=dict)
 
     def names(self) -> list[str]:
         return [c.name for c in self.channels]
@@ -162,7 +164,8 @@ def predict_map(
     Args:
         density: the input map in its own frame, or two half maps (see :mod:`cryoray.infer.inputs`).
         predictors: one predictor, or several taking the same box (their heads are all predicted).
-        config: tiling, blending, batch size, preparation (defaults: :class:`InferConfig`).
+        config: tiling, blending, batch size, preparation (defaults: :class:`InferConfig`); what
+            it leaves unset comes from the models' bundles (see :class:`Recipe`).
         heads: heads to keep (default: all).
         halves: ``average`` or ``both`` for two half maps.
         mask: optional mask; ``mask_mode`` ``zero`` masks the input, ``keep`` keeps the input's
@@ -204,4 +207,5 @@ def predict_map(
                 keep_input(sink.data[i], prepared.density.data, keep)
     elif mask_mode not in ("zero", "keep"):
         raise ValueError(f"`mask_mode` must be 'zero' or 'keep', got {mask_mode!r}")
-    return MapPrediction(channels, sink.data, prepared.density.frame, prepared.record, recipe.tiling, stats, sink)
+    frame, record = prepared.density.frame, prepared.record
+    return MapPrediction(channels, sink.data, frame, record, recipe.tiling, stats, sink, recipe.report())

@@ -92,7 +92,7 @@ def cluster_candidates(candidates: HmmStates, *, radius: float = 2.0) -> HmmStat
 
 def states_from_maps(ca_prob: DensityMap, aa_probs: np.ndarray, config: CandidateConfig | None = None) -> HmmStates:
     """Candidates above the threshold, clustered: the HMM states of a predicted map."""
-    config = config or CandidateConfig()
+    config = (config or CandidateConfig()).with_defaults()
     return cluster_candidates(
         candidates_from_maps(ca_prob, aa_probs, threshold=config.threshold), radius=config.cluster_radius
     )

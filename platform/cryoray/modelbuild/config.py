@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pydantic
 
 from cryoray.config import Section
@@ -12,14 +14,29 @@ __all__ = ["BuildConfig", "CandidateConfig", "ThreadingConfig"]
 class CandidateConfig(Section):
     """Cα candidates from a Cα probability map and their clustering into HMM states.
 
+    Unset (None) values are the model bundle's where inference decides them
+    (:class:`cryoray.infer.Recipe`), else :attr:`THRESHOLD` and :attr:`CLUSTER_RADIUS`
+    (:meth:`with_defaults`).
+
     Args:
         threshold: voxels with P(Cα) above this are candidates (Cryo2Struct: 0.4).
         cluster_radius: candidates within this many Å of a cluster's leader join it
             (Cryo2Struct: 2 Å; Cryo2Struct2: 3 Å).
     """
 
-    threshold: float = pydantic.Field(0.4, ge=0.0, lt=1.0)
-    cluster_radius: float = pydantic.Field(2.0, gt=0.0, le=10.0)
+    #: Cryo2Struct's values, the defaults
+    THRESHOLD: ClassVar[float] = 0.4
+    CLUSTER_RADIUS: ClassVar[float] = 2.0
+
+    threshold: float | None = pydantic.Field(None, ge=0.0, lt=1.0)
+    cluster_radius: float | None = pydantic.Field(None, gt=0.0, le=10.0)
+
+    def with_defaults(self) -> CandidateConfig:
+        """This config with unset values at the defaults."""
+        return CandidateConfig(
+            threshold=self.THRESHOLD if self.threshold is None else self.threshold,
+            cluster_radius=self.CLUSTER_RADIUS if self.cluster_radius is None else self.cluster_radius,
+        )
 
 
 class ThreadingConfig(Section):

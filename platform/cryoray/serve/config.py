@@ -69,7 +69,7 @@ class LimitsConfig(Section):
     Args:
         max_request_bytes: request body size (as sent, before any gzip is undone).
         max_map_voxels: voxels of the input map, and of the grid the network sees (after
-            resampling to ``infer.voxel_size``): a coarse map can grow a lot on a 1 Å grid.
+            resampling to the model's voxel size): a coarse map can grow a lot on a 1 Å grid.
             A request's own limit can be lower: its worst case must fit its share of the budget.
         max_map_dimension: voxels along any axis (of either grid).
         max_sequence_length: residues over all chains of a model-building request.

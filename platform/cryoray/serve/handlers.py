@@ -32,7 +32,7 @@ __all__ = ["build_model", "enhance", "segment"]
 
 
 async def _prepare(config: ServeConfig, recipe: Recipe, body: bytes) -> PreparedInput:
-    density = await asyncio.to_thread(decode_map, body, config.limits, config.infer.voxel_size)
+    density = await asyncio.to_thread(decode_map, body, config.limits, recipe.prepare.voxel_size)
     return await asyncio.to_thread(prepare_input, density, recipe.prepare, source="map")
 
 
@@ -59,7 +59,8 @@ async def _predict_dense(
     sink = DenseSink(prepared.density.data.shape, len(channels))
     boxes = await _stitch(config, recipe, handle, prepared, channels, sink)
     stats = InferenceStats(boxes=boxes)
-    return MapPrediction(list(channels), sink.data, prepared.density.frame, prepared.record, recipe.tiling, stats, sink)
+    frame, record = prepared.density.frame, prepared.record
+    return MapPrediction(list(channels), sink.data, frame, record, recipe.tiling, stats, sink, recipe.report())
 
 
 async def enhance(
@@ -96,10 +97,10 @@ async def build_model(
         channels = build_channels([spec])
     except InputError as exc:
         raise InputError("model", f"model '{spec.name}': {exc.reason}") from None
-    recipe = Recipe.for_models([spec], config.infer)
+    recipe = Recipe.for_models([spec], config.infer, build=config.build)
     prepared = await _prepare(config, recipe, data)
-    sink = candidate_sink(config.build)
+    sink = candidate_sink(recipe.build)
     await _stitch(config, recipe, handle, prepared, channels, sink)
-    states, _ = await asyncio.to_thread(clustered_states, sink, prepared.density.frame, config.build, source="map")
-    result = await pool.submit(AlignmentJob(states, chains, config.build.threading, name="serve"))
+    states, _ = await asyncio.to_thread(clustered_states, sink, prepared.density.frame, recipe.build, source="map")
+    result = await pool.submit(AlignmentJob(states, chains, recipe.build.threading, name="serve"))
     return model_structure(result).make_mmcif_document().as_string()

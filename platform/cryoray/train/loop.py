@@ -41,8 +41,9 @@ def train_loop(loop_config: dict) -> None:
     """Train on this worker's shards; rank 0 logs to MLflow and saves the checkpoints.
 
     ``loop_config`` holds ``config`` (a :class:`TrainConfig` as a dict), ``class_counts``
-    (per head, or None), ``steps_per_epoch``, ``tracking_uri``, ``run_id`` and ``progress`` (the
-    driver's :class:`~cryoray.train.progress.ProgressInbox`, or None). Restores from
+    (per head, or None), ``steps_per_epoch``, ``tracking_uri``, ``run_id``, ``progress`` (the
+    driver's :class:`~cryoray.train.progress.ProgressInbox`, or None) and ``bundle`` (the run and
+    its store's settings, for each checkpoint's ``bundle.json``). Restores from
     the latest checkpoint when Ray Train has one (after a worker failure, or a resumed run);
     an epoch interrupted mid-way is finished with its remaining number of steps, drawn from
     freshly shuffled data, so a run always ends after ``epochs × steps_per_epoch`` steps.
@@ -98,7 +99,15 @@ def train_loop(loop_config: dict) -> None:
                     picture = Path(folder) / f"sample_step{state.step:07d}.png"
                     save_sample(picture, {k: v.numpy() for k, v in sample.items()}, title=f"step {state.step}")
                     tracker.artifact(picture, "samples")
-                save_checkpoint(Path(folder) / "checkpoint", model, optimizer, schedule, state, loop_config["config"])
+                save_checkpoint(
+                    Path(folder) / "checkpoint",
+                    model,
+                    optimizer,
+                    schedule,
+                    state,
+                    loop_config["config"],
+                    training=loop_config.get("bundle"),
+                )
                 saved = ray.train.Checkpoint.from_directory(str(Path(folder) / "checkpoint"))
             ray.train.report(metrics, checkpoint=saved)
 

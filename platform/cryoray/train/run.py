@@ -242,6 +242,11 @@ def run_training(
             "tracking_uri": uri,
             "run_id": run_id,
             "progress": shown.inbox,
+            "bundle": {
+                "mlflow_run_id": run_id,
+                "tracking_uri": uri,
+                "store": {key: plan.store.settings[key] for key in ("prepare", "tiling")} | {"url": plan.store.url},
+            },
         },
         scaling_config=ray.train.ScalingConfig(
             num_workers=w.num_workers, use_gpu=w.use_gpu, resources_per_worker={"CPU": w.cpus_per_worker}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["CLASS_NAMES", "REGRESSION_LABELS", "is_classification"]
+from collections.abc import Mapping
+
+from cryoray.bundle import HeadSpec
+
+__all__ = ["CLASS_NAMES", "REGRESSION_LABELS", "head_specs", "is_classification"]
 
 #: amino acids in the published label order (1..20)
 _THREE = (
@@ -42,3 +46,19 @@ REGRESSION_LABELS = ("denoise_regression", "simulated")
 
 def is_classification(label: str) -> bool:
     return label in CLASS_NAMES
+
+
+def head_specs(out_channels: Mapping[str, int], labels: Mapping[str, str | None]) -> tuple[HeadSpec, ...]:
+    """The heads of a network with ``out_channels`` (head → channels) trained on ``labels`` (head → store label).
+
+    Classification labels give their class names (``class0``, ... when the channels do not
+    match them); a head without a label, or with a regression label, has none.
+    """
+    heads = []
+    for name, channels in out_channels.items():
+        label = labels.get(name)
+        names = CLASS_NAMES.get(label) if label else None
+        if names is not None and len(names) != channels:
+            names = tuple(f"class{c}" for c in range(channels))
+        heads.append(HeadSpec(name=name, channels=int(channels), label=label, class_names=names))
+    return tuple(heads)

@@ -54,7 +54,7 @@ class Driver:
     Args:
         output: the output prefix.
         config: the run's settings.
-        recipe: tiling and blend weights (as the read tasks cut the maps).
+        recipe: tiling, blend weights (as the read tasks cut the maps) and candidate settings.
         channels: the channels in each row's predictions: ``map_index`` are written as maps,
             ``build_index`` (P(Cα), then 20 amino acids) go to model building.
         scratch: folder for memory-mapped dense outputs.
@@ -128,7 +128,7 @@ class Driver:
             entry.dense = DenseSink(shape, len(self.map_index), directory=self.scratch)
             sinks.append((entry.dense, np.asarray(self.map_index)))
         if self.build_index and meta.sequence:
-            entry.candidates = candidate_sink(self.config.build)
+            entry.candidates = candidate_sink(self.recipe.build)
             sinks.append((entry.candidates, np.asarray(self.build_index)))
 
         def sink(z0: int, values: np.ndarray) -> None:
@@ -156,7 +156,7 @@ class Driver:
             )
             entry.files.update({c.name: url for c, url in zip(channels, urls, strict=True)})
         if entry.candidates is not None and meta.sequence is not None:
-            build = self.config.build
+            build = self.recipe.build
             states, n_candidates = clustered_states(entry.candidates, meta.frame, build, source=entry.entry_id)
             entry.candidates = None
             if self.pool is None:
@@ -208,6 +208,7 @@ class Driver:
             "outputs": entry.files,
             "models": list(self.config.models),
             "tiling": self.recipe.tiling.name,
+            **self.recipe.report(),
             "seconds_after_read": round(time.perf_counter() - entry.t0, 3),
             "build": entry.build or None,
             "cryoray_version": __version__,

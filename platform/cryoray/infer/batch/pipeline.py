@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def _load_specs(config: BatchInferConfig) -> tuple[list[str], list[ModelSpec]]:
-    """Checkpoint directories, and the models' specs: loaded once on the driver (CPU) to refuse bad models early."""
+    """Model directories and the models' specs: loaded once on the driver (CPU) to refuse bad models early."""
     directories = [str(resolve_reference(ref, tracking_uri=config.tracking_uri)) for ref in config.models]
     specs = []
     for ref, directory in zip(config.models, directories, strict=True):
@@ -117,7 +117,7 @@ def run_batch_inference(
     directories, specs = _load_specs(config)
     building = config.outputs.model and any(r.sequence for r in rows)
     channels, map_index, build_index = plan_channels(config, specs, building)
-    recipe = Recipe.for_models(specs, config.infer)
+    recipe = Recipe.for_models(specs, config.infer, build=config.build if build_index else None)
     ensure_dir(output)
     skipped = done_entries(output)
     todo = [r for r in rows if r.entry_id not in skipped]
@@ -174,6 +174,7 @@ def run_batch_inference(
         "entries_per_minute": round(len(driver.done) / (seconds / 60), 2) if driver.done else 0.0,
         "models": list(config.models),
         "outputs": [c.name for c in channels[: len(map_index)]] + (["model"] if build_index else []),
+        **recipe.report(),
     }
     write_json(join(output, "failures.json"), failures)
     write_json(join(output, "run_summary.json"), report)
