@@ -29,6 +29,13 @@ PRINTS = {
     "bench_serve": [r'"requests_ok": [1-9]\d*', r'"rss_mib_end"'],
     "bench_serve_memory": [r'"peak_within_budget": true', r'"hung": 0', r'"200": [1-9]\d*'],
     "bench_prepare_memory": [r"64³ @ 1\.05 Å -> \[68, 68, 68\] @ 1 Å: peak [\d.]+x the map"],
+    "bench_store_scale": [
+        r"local\s+1000 entries: commit [\d.]+ ms",
+        r"s3\s+1000 entries: commit [\d.]+ ms .* 3\.0\d* requests/commit",
+        r"s3: commit at 1000 entries = [\d.]+x the commit at 200",
+        r'\{"entries": 1000, "backend": "s3", "commit_ms": [\d.]+, "commit_p50_ms": [\d.]+, "index_ms": [\d.]+, '
+        r'"open_s": [\d.]+, "plan_s": [\d.]+',
+    ],
     "bench_sweep": [r"sweep wall time \d+ s for 1 trials", r"mean trial start-up [\d.]+ s"],
     "bench_train_overhead": [r"plain PyTorch, 1 process\s+[\d.]+", r"Ray Train overhead, 1 worker vs plain: wall"],
 }

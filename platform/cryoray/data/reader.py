@@ -32,8 +32,9 @@ SUBGRIDS_PER_TASK = 512
 
 @lru_cache(maxsize=4)
 def _open(url: str) -> SubgridStore:
-    # Once per worker process; the driver validated the store when it planned the blocks.
-    return SubgridStore.open(url, check_arrays=False)
+    # Once per worker process. The blocks name their entries, so the entry list is never read;
+    # each entry is checked against the schema when first read.
+    return SubgridStore.open(url, read_entries=False)
 
 
 def _read(

@@ -1,10 +1,10 @@
 """The writer's lease on a store: one ingest driver at a time commits into it.
 
-Commits read the root attributes (committed entries, quarantine, splits), change them and write
-them back whole, so two drivers committing into one store would lose each other's commits. A
-writer therefore first creates ``.cryoray-writer.lease`` in the store, whole and only if it is
-absent (a hard link locally, a conditional PUT with ``If-None-Match: *`` on S3), holding its
-owner id and an expiry time that a background thread moves forward while the writer lives.
+A writer folds its commit records into an index that it rewrites whole from what it holds in
+memory, so two drivers committing into one store would lose each other's commits. A writer
+therefore first creates ``.cryoray-writer.lease`` in the store, whole and only if it is absent
+(a hard link locally, a conditional PUT with ``If-None-Match: *`` on S3), holding its owner id
+and an expiry time that a background thread moves forward while the writer lives.
 
 A second writer that finds an unexpired lease is refused with :class:`StoreLockedError`, naming
 the holder. A lease that expired (its holder crashed), or whose holder is a process of this host
@@ -24,12 +24,12 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from cryoray.errors import SourceError
 from cryoray.io.atomic import create_exclusive
 from cryoray.io.sources import write_bytes
+from cryoray.store.catalog import store_fs
 
 __all__ = ["LEASE_FILE", "StoreLockedError", "WriterLease"]
 
@@ -67,8 +67,8 @@ class WriterLease:
     def __init__(self, url: str, *, ttl_s: float = 60.0) -> None:
         self.url = url.rstrip("/")
         self.ttl_s = ttl_s
-        self.fs, root = fsspec.core.url_to_fs(self.url)
-        self.path = f"{root.rstrip('/')}/{LEASE_FILE}"
+        self.fs, root = store_fs(self.url)
+        self.path = f"{root}/{LEASE_FILE}"
         self.host = socket.gethostname()
         self.owner = f"{self.host} pid {os.getpid()} ({uuid.uuid4().hex[:8]})"
         self._stop = threading.Event()
@@ -145,21 +145,30 @@ class WriterLease:
         raise StoreLockedError(self.url, "other writers are taking the writer lease at the same time")
 
     def check(self) -> None:
-        """Make sure the lease is still this writer's (call before each commit); refreshes it.
+        """Make sure the lease is still this writer's (call before each write into the store).
+
+        One read of the lease. It is refreshed too when less than half its time is left (the
+        background refresh keeps more than three quarters while it runs), so the write that
+        follows has at least ``ttl_s / 2`` before another writer could take the store over.
 
         Raises:
             StoreLockedError: the lease was lost (taken over after it expired).
         """
         if self._lost is not None:
             raise StoreLockedError(self.url, self._lost)
-        self._refresh()
+        if self._owned()["expires"] - time.time() < self.ttl_s / 2:
+            self._refresh()
 
-    def _refresh(self) -> None:
+    def _owned(self) -> dict:
         held = self._read()
         if held is None or held["owner"] != self.owner:
             taker = "removed" if held is None else f"taken over by {held['owner']}"
             self._lost = f"this writer's lease was {taker}; nothing more is committed"
             raise StoreLockedError(self.url, self._lost)
+        return held
+
+    def _refresh(self) -> None:
+        self._owned()
         write_bytes(f"{self.url}/{LEASE_FILE}", self._record())
 
     def _keep_alive(self) -> None:

@@ -1,30 +1,57 @@
-"""Writing entries into a sub-grid store (see storage_schemas/subgrid_store.v1.md).
+"""Writing entries into a sub-grid store (see storage_schemas/subgrid_store.v2.md).
 
 Entries are written independently (by parallel tasks, :func:`write_entry`) into their own
-groups; an entry becomes visible only when :meth:`StoreWriter.commit` adds its id to the root's
-sorted ``entries`` list. Only one process (the ingest driver) opens the root and commits: a
-:class:`StoreWriter` holds the store's writer lease (:mod:`cryoray.store.lease`) until closed.
+groups; an entry becomes visible only when :meth:`StoreWriter.commit` writes its record
+(:mod:`cryoray.store.catalog`), one small object whatever the size of the store. Only one
+process (the ingest driver) commits: a :class:`StoreWriter` holds the store's writer lease
+(:mod:`cryoray.store.lease`) until closed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import os
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
-import fsspec
 import numpy as np
 import zarr
+from fsspec.implementations.local import LocalFileSystem
 from zarr.codecs import BloscCodec
 
 from cryoray.errors import SourceError
+from cryoray.io.sources import write_bytes
 from cryoray.preprocessing.tiling import Tiling, extract_box
-from cryoray.store.lease import LEASE_FILE, WriterLease
-from cryoray.store.schema import SCHEMA_VERSION, StoreSchemaError, array_dtypes, validate_entry, validate_root
+from cryoray.store.catalog import (
+    INDEX_FILE,
+    RECORDS_DIR,
+    Catalog,
+    read_catalog,
+    record_bytes,
+    record_paths,
+    remove_files,
+    store_fs,
+)
+from cryoray.store.lease import LEASE_FILE, StoreLockedError, WriterLease
+from cryoray.store.schema import (
+    SCHEMA_VERSION,
+    StoreSchemaError,
+    array_dtypes,
+    validate_entry,
+    validate_record,
+    validate_root,
+    validate_splits,
+)
 
-__all__ = ["EntryGrids", "StoreLayout", "StoreWriter", "write_entry"]
+__all__ = ["INDEX_EVERY", "EntryGrids", "StoreLayout", "StoreWriter", "write_entry"]
+
+#: records a writer lets accumulate before folding them into the index (readers read them one by one)
+INDEX_EVERY = 1000
+log = logging.getLogger(__name__)
 
 _DIMS = ("subgrid", "z", "y", "x")
 
@@ -127,64 +154,98 @@ def write_entry(
 class StoreWriter:
     """Create or reopen a store for ingest, as its only writer until :meth:`close` (or ``with``).
 
+    Each :meth:`commit` or :meth:`quarantine` writes one record; every ``index_every`` records,
+    on :meth:`set_splits` and on :meth:`close`, the records are folded into the index (rewritten
+    whole, then the records removed). A writer that crashes leaves its records: readers and the
+    next writer take them as they are.
+
     Args:
         url: local path or fsspec URL of the store.
         layout: store-wide settings; must equal those of an existing store.
         lease_ttl_s: see :class:`~cryoray.store.lease.WriterLease`.
+        index_every: records written between two rewrites of the index.
 
     Raises:
         StoreLockedError: another writer has the store open.
+        StoreSchemaError: the store was made with other settings, or in schema v1 (migrate it first).
     """
 
-    def __init__(self, url: str | os.PathLike, layout: StoreLayout, *, lease_ttl_s: float = 60.0) -> None:
-        self.url = os.fspath(url)
+    def __init__(
+        self,
+        url: str | os.PathLike,
+        layout: StoreLayout,
+        *,
+        lease_ttl_s: float = 60.0,
+        index_every: int = INDEX_EVERY,
+    ) -> None:
+        if index_every < 1:
+            raise ValueError(f"index_every must be at least 1, not {index_every}")
+        self.url = os.fspath(url).rstrip("/")
         self.layout = layout
+        self.index_every = index_every
+        self._fs, self._path = store_fs(self.url)
         self.lease = WriterLease(self.url, ttl_s=lease_ttl_s)
         self.lease.acquire()
         # Released on close, or when the writer is dropped unclosed (the lease refers to no writer).
         self._release = weakref.finalize(self, self.lease.release)
         try:
-            self._open_root()
+            self.catalog = self._open_root()
         except BaseException:
-            self.close()
+            self._release()
             raise
 
-    def _open_root(self) -> None:
+    def _open_root(self) -> Catalog:
         wanted = self.layout.to_attrs()
         found = self._names()
         if found and "zarr.json" not in found:  # checked before zarr writes its own file into the folder
             raise SourceError(self.url, "exists and is not a cryoray store")
         try:
-            self.root = zarr.open_group(self.url, mode="a")
+            root = zarr.open_group(self.url, mode="a")
         except (OSError, ValueError) as exc:
             raise SourceError(self.url, f"cannot open store for writing: {exc}") from exc
-        attrs = dict(self.root.attrs)
+        attrs = dict(root.attrs)
         if "cryoray_store" in attrs:
-            validate_root(attrs, source=self.url)
+            if validate_root(attrs, source=self.url) != SCHEMA_VERSION:
+                raise StoreSchemaError(
+                    self.url,
+                    f"a schema v{attrs['cryoray_store']['schema_version']} store, which this cryoray reads but "
+                    f"does not write; `cryoray store migrate {self.url}` upgrades it to v{SCHEMA_VERSION}",
+                )
             if attrs["cryoray_store"] != wanted:
                 raise StoreSchemaError(
                     self.url, "existing store was made with other settings (tiling, labels, dtype...)"
                 )
-        else:
-            if found - {"zarr.json"}:
-                raise SourceError(self.url, "exists and is not a cryoray store")
-            attrs = {"cryoray_store": wanted, "entries": [], "quarantine": [], "splits": None}
-            validate_root(attrs, source=self.url)
-            self.root.attrs.put(attrs)
-        self.root.require_group("entries")
+            root.require_group("entries")
+            if isinstance(self._fs, LocalFileSystem):  # a killed writer's half-written records (temporary files)
+                remove_files(self._fs, self._fs.glob(f"{self._path}/{RECORDS_DIR}/.cryoray-*"))
+            return read_catalog(self._fs, self._path, self.url)
+        if found - {"zarr.json"}:
+            raise SourceError(self.url, "exists and is not a cryoray store")
+        attrs = {"cryoray_store": wanted}
+        validate_root(attrs, source=self.url)
+        root.attrs.put(attrs)
+        root.require_group("entries")
+        catalog = Catalog()
+        write_bytes(f"{self.url}/{INDEX_FILE}", catalog.index_bytes())
+        return catalog
 
     def _names(self) -> set[str]:
         """What the store's folder holds, besides the writer lease (nothing for a new store)."""
-        fs, path = fsspec.core.url_to_fs(self.url)
         try:
-            listing = fs.ls(path, detail=False, refresh=True)
+            listing = self._fs.ls(self._path, detail=False, refresh=True)
         except FileNotFoundError:
             return set()
         return {p.rstrip("/").rsplit("/", 1)[-1] for p in listing} - {LEASE_FILE}
 
     def close(self) -> None:
-        """Give up the writer lease; the writer is not used afterwards."""
-        self._release()
+        """Fold the records into the index and give up the writer lease; the writer is not used afterwards."""
+        try:
+            if self._release.alive and self.catalog.pending:
+                self.write_index()
+        except StoreLockedError as exc:  # not this writer's store any more: its records stay
+            log.warning("store %s: index not rewritten at close: %s", self.url, exc.reason)
+        finally:
+            self._release()
 
     def __enter__(self) -> StoreWriter:
         return self
@@ -194,34 +255,67 @@ class StoreWriter:
 
     @property
     def committed(self) -> list[str]:
-        return list(self.root.attrs["entries"])
+        return sorted(self.catalog.entries)
 
     def commit(self, entry_id: str) -> None:
-        """Make a fully written entry visible (single writer: the ingest driver)."""
+        """Make a fully written entry visible (single writer: the ingest driver).
+
+        Costs the same whatever the store holds: the lease check, one read of the entry's
+        attributes and one record written (plus, every ``index_every`` commits, the index).
+        """
         self.lease.check()
-        if entry_id not in self.root.require_group("entries"):
-            raise ValueError(f"entry {entry_id} was not written")
-        attrs = dict(self.root.attrs)
-        attrs["entries"] = sorted(set(attrs["entries"]) | {entry_id})
-        attrs["quarantine"] = [q for q in attrs["quarantine"] if q["entry_id"] != entry_id]
-        self.root.attrs.put(attrs)
+        self._record({"entry_id": entry_id, "state": "committed", "entry": self._written(entry_id)})
+
+    def _written(self, entry_id: str) -> dict:
+        """The attributes of the entry's group, which :func:`write_entry` puts last."""
+        try:
+            doc = json.loads(self._fs.cat_file(f"{self._path}/entries/{entry_id}/zarr.json"))
+        except FileNotFoundError:
+            raise ValueError(f"entry {entry_id} was not written") from None
+        except (OSError, ValueError) as exc:
+            raise SourceError(f"{self.url}#{entry_id}", f"cannot read the entry's attributes: {exc}") from exc
+        attrs = doc.get("attributes") if isinstance(doc, dict) else None
+        if not attrs:
+            raise ValueError(f"entry {entry_id} was not completely written (its group has no attributes)")
+        validate_entry(attrs, source=f"{self.url}#{entry_id}")
+        if attrs["entry_id"] != entry_id:
+            raise ValueError(f"entry {entry_id}: its attributes name entry {attrs['entry_id']}")
+        return attrs
 
     def quarantine(self, entry_id: str, error: str, reason: str) -> None:
-        """Record a failed entry (replacing an earlier record of it)."""
+        """Record a failed entry (replacing an earlier record of it) and remove what it wrote."""
         self.lease.check()
-        attrs = dict(self.root.attrs)
-        records = [q for q in attrs["quarantine"] if q["entry_id"] != entry_id]
-        records.append({"entry_id": entry_id, "error": error, "reason": reason})
-        attrs["quarantine"] = sorted(records, key=lambda q: q["entry_id"])
-        entries = self.root.require_group("entries")
-        if entry_id in entries and entry_id not in attrs["entries"]:
-            del entries[entry_id]
-        self.root.attrs.put(attrs)
+        if entry_id in self.catalog.entries:
+            raise ValueError(f"entry {entry_id} is committed; a committed entry is not quarantined")
+        record = {"entry_id": entry_id, "state": "quarantined", "error": error, "reason": reason}
+        validate_record(record, source=f"{self.url}#{entry_id}")
+        self._record(record)
+        with contextlib.suppress(FileNotFoundError):
+            self._fs.rm(f"{self._path}/entries/{entry_id}", recursive=True)
 
     def set_splits(self, method: Mapping[str, object], assignment: Mapping[str, str]) -> None:
-        """Record the train/val/test assignment of the committed entries."""
+        """Record the train/val/test assignment of the committed entries (in the index, rewritten now)."""
         self.lease.check()
-        attrs = dict(self.root.attrs)
-        attrs["splits"] = {"method": dict(method), "assignment": dict(sorted(assignment.items()))}
-        validate_root(attrs, source=self.url)
-        self.root.attrs.put(attrs)
+        splits = {"method": dict(method), "assignment": dict(sorted(assignment.items()))}
+        validate_splits(splits, source=self.url)
+        self.catalog.splits = splits
+        self.write_index()
+
+    def _record(self, record: dict) -> None:
+        """Write the entry's record (replacing any earlier one), then fold the records in when they are many."""
+        write_bytes(f"{self.url}/{RECORDS_DIR}/{record['entry_id']}.json", record_bytes(record), make_dirs=True)
+        self.catalog.apply(record)
+        self.catalog.pending.add(record["entry_id"])
+        if len(self.catalog.pending) >= self.index_every:
+            self.write_index()
+
+    def write_index(self) -> None:
+        """Rewrite the index with everything committed, then remove the records it now holds."""
+        self.lease.check()
+        write_bytes(f"{self.url}/{INDEX_FILE}", self.catalog.index_bytes())
+        folded = sorted(self.catalog.pending)
+        try:
+            remove_files(self._fs, record_paths(self._path, folded))
+        except OSError as exc:  # left behind, they only repeat what the index says
+            log.warning("store %s: cannot remove %d folded records: %s", self.url, len(folded), exc)
+        self.catalog.pending.clear()
