@@ -8,19 +8,26 @@ candidate voxels' probabilities are kept, never whole probability maps. Coordina
 input map's frame. Residues left without a state are reported, never invented. Preprocessing,
 threshold and radius are the model bundles' unless given; the report says where each came from.
 
+--candidates peaks builds without a network (no --model): the map's local maxima above
+--peak-sigma σ on a 1 Å grid, clustered and threaded with uniform amino-acid probabilities. It is
+the fallback when no trained model fits a map, and the yardstick a trained model must beat.
+
 Example usage:
   $ cryoray build-model emd_3488.map 5me2.fasta -o model.cif --model runs/c2s2/checkpoint_000020
   $ cryoray build-model emd.map seq.fasta -o model.cif --model c2s-atoms/2 --amino-model c2s-amino/1 --tracking-uri sqlite:///mlflow.db
   $ cryoray build-model emd.map seq.fasta -o model.pdb --model ckpt --threshold 0.4 --cluster-radius 3 --json
+  $ cryoray build-model emd_3488.map 5me2.fasta -o baseline.cif --candidates peaks
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 
 from cryoray.cli.inference import add_inference_args, infer_config, load_models, mask_config, resolve_models
 from cryoray.cli.output import emit
 from cryoray.config import validate_config
+from cryoray.errors import ConfigError
 from cryoray.io import check_output, read_map
 from cryoray.modelbuild import read_chains, write_model
 from cryoray.modelbuild.config import BuildConfig
@@ -53,7 +60,19 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "--cluster-radius", type=float, help="candidate clustering radius in Å (default: the bundle's, else 2)"
     )
     group.add_argument("--std-lambda", type=float, help="λ of the transition σ = 0.03622304 × λ Å (default: 10)")
-    add_inference_args(parser, halves=False)
+    group.add_argument(
+        "--candidates",
+        choices=("network", "peaks"),
+        default="network",
+        help="Cα candidates from the model's P(Cα), or from density peaks without a network (default: %(default)s)",
+    )
+    group.add_argument(
+        "--peak-sigma",
+        type=float,
+        default=2.0,
+        help="with --candidates peaks: peaks above this σ (default: %(default)s)",
+    )
+    add_inference_args(parser, halves=False, model_required=False)
 
 
 def main(args: argparse.Namespace) -> None:
@@ -70,6 +89,11 @@ def main(args: argparse.Namespace) -> None:
         source="command-line options",
     )
     check_output(args.output, overwrite=args.overwrite)
+    if args.candidates == "peaks":
+        _build_from_peaks(args, build)
+        return
+    if args.model is None:
+        raise ConfigError("--model", "required to build from a network's predictions (or use --candidates peaks)")
     refs = [args.model] + ([args.amino_model] if args.amino_model else [])
     directories = resolve_models(args, refs)
     chains = read_chains(args.sequence)
@@ -87,3 +111,22 @@ def main(args: argparse.Namespace) -> None:
             "notes": "; ".join(result["notes"]) or "-",
         }
     emit(args, {"model": args.output, "models": refs, **result})
+
+
+def _build_from_peaks(args: argparse.Namespace, build: BuildConfig) -> None:
+    """The no-network build: density peaks → clusters → threading with uniform amino acids."""
+    from cryoray.modelbuild.peaks import build_from_peaks
+
+    if args.model or args.amino_model:
+        raise ConfigError("--model", "--candidates peaks uses no network; leave out --model and --amino-model")
+    if not (math.isfinite(args.peak_sigma) and args.peak_sigma >= 0):
+        raise ConfigError("--peak-sigma", f"must be a finite number >= 0, got {args.peak_sigma}")
+    chains = read_chains(args.sequence)
+    density = read_map(args.map)
+    report = build_from_peaks(density, chains, build, sigma=args.peak_sigma, source=args.map)
+    write_model(args.output, report.result, overwrite=args.overwrite)
+    result = report.to_dict()
+    if not args.json:
+        keep = ("candidates_from", "peak_sigma", "candidates", "states_clustered", "chains", "residues", "placed")
+        result = {key: result[key] for key in (*keep, "unplaced", "log_score", "seconds") if key in result}
+    emit(args, {"model": args.output, **result})

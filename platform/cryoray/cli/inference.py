@@ -27,7 +27,9 @@ def _default(name: str) -> object:
     return InferConfig.model_fields[name].default
 
 
-def add_inference_args(parser: argparse.ArgumentParser, *, halves: bool = True, keep_mode: bool = False) -> None:
+def add_inference_args(
+    parser: argparse.ArgumentParser, *, halves: bool = True, keep_mode: bool = False, model_required: bool = True
+) -> None:
     """``--model``, the registry, tiling, device, mask and (optionally) half-map options, ``--json``."""
     if halves:
         parser.add_argument(
@@ -47,7 +49,7 @@ def add_inference_args(parser: argparse.ArgumentParser, *, halves: bool = True, 
     model = parser.add_argument_group("Model")
     model.add_argument(
         "--model",
-        required=True,
+        required=model_required,
         metavar="REF",
         help="model bundle or checkpoint directory, or MLflow registered model models:/NAME/VERSION, NAME/VERSION "
         "or NAME (latest); settings not given below are the bundle's",
