@@ -114,7 +114,9 @@ def test_crossing_is_interpolated_linearly_in_frequency() -> None:
     frequency = np.array([0.0, 0.1, 0.2, 0.3])
     assert crossing_resolution(frequency, np.array([1.0, 0.9, 0.5, 0.1]), 0.3) == pytest.approx(1 / 0.25)
     assert crossing_resolution(frequency, np.array([1.0, 0.9, 0.8, 0.7]), 0.5) is None
-    assert crossing_resolution(frequency, np.array([0.1, 0.9, 0.8, 0.7]), 0.5) is None
+    assert crossing_resolution(frequency, np.array([1.0, 0.1, 0.8, 0.7]), 0.5) is None  # below at the first shell
+    # the zero frequency (the maps' means) is left out: opposite means do not make a crossing
+    assert crossing_resolution(frequency, np.array([-1.0, 0.9, 0.5, 0.1]), 0.3) == pytest.approx(1 / 0.25)
 
 
 def test_maps_on_different_grids_are_refused(emd_3488: DensityMap) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from cryoray.models import build_model
 from cryoray.models.unet import UNetModel
-from tests.support.models import TINY, box, parameters_without_gradient
+from tests.support.models import TINY, box, model_config, parameters_without_gradient, tiny_model
 
 TINY_KWARGS = TINY["unet"].network_kwargs()
 
@@ -50,3 +51,13 @@ def test_ill_arg(kwargs: dict, named: str) -> None:
 def test_box_not_a_multiple_of_the_strides_is_refused() -> None:
     with pytest.raises(ValueError, match="multiples of 4"):
         UNetModel(**TINY_KWARGS)(box(side=18))
+
+
+def test_residual_unet_starts_as_the_identity_and_learns_a_change() -> None:
+    model = build_model(model_config(tiny_model("unet", residual=True)))
+    x = box()
+    assert torch.equal(model(x)["output"], x)  # untrained: the input exactly
+    model(x)["output"].sum().backward()
+    assert model.residual_scale.grad is not None and model.residual_scale.grad.abs().item() > 0
+    with pytest.raises(ValueError, match="`residual`"):
+        model_config(tiny_model("unet", residual=True, out_channels=2))

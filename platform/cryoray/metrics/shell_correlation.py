@@ -62,14 +62,18 @@ class FscCurve:
 def crossing_resolution(frequency: np.ndarray, curve: np.ndarray, threshold: float) -> float | None:
     """Resolution in Å where ``curve`` first falls below ``threshold``, interpolated linearly in frequency.
 
-    None when the curve never falls below it, or starts below it (at the zero frequency). Shells
-    with an undefined FSC (NaN) end the search: nothing can be said beyond them.
+    The zero-frequency shell (one Fourier voxel: the maps' means) is not part of the search, as in
+    RELION and servalcat: maps with means of opposite sign would otherwise "cross" at once. None
+    when the curve never falls below the threshold, or is below it already in the first shell
+    (nothing finer than the box). Shells with an undefined FSC (NaN) end the search: nothing can
+    be said beyond them.
     """
-    for i, value in enumerate(curve):
+    for i in range(1, len(curve)):
+        value = curve[i]
         if np.isnan(value):
             return None
         if value < threshold:
-            if i == 0:
+            if i == 1:
                 return None
             f0, f1, c0 = frequency[i - 1], frequency[i], curve[i - 1]
             at = f0 + (c0 - threshold) / (c0 - value) * (f1 - f0)

@@ -110,6 +110,7 @@ def check_unet(
     dropout_rate: float,
     norm: LayerSpec,
     act: LayerSpec,
+    residual: bool = False,
 ) -> None:
     """Refuse a U-Net whose levels do not match or that cannot downsample ``img_size`` evenly."""
     _positive(in_channels=in_channels, out_channels=out_channels, img_size=img_size)
@@ -126,6 +127,11 @@ def check_unet(
             f"got {len(strides)} strides for {len(channels)} channels."
         )
     _multiple(img_size, math.prod(strides), "the product of `strides`")
+    if residual and out_channels != in_channels:
+        raise ValueError(
+            f"`residual` adds the input to the output: `out_channels` ({out_channels}) must equal "
+            f"`in_channels` ({in_channels})."
+        )
 
 
 def check_unetrpp(

@@ -107,6 +107,8 @@ class UNetConfig(NetworkConfig):
         dropout_rate: dropout in every unit. Defaults to 0.0.
         norm: normalisation. Defaults to ``"instance"``.
         act: activation. Defaults to ``"prelu"``.
+        residual: output = input + a learned change gated by a scale that starts at 0 (the
+            untrained network is the identity); for enhancement. Defaults to False.
     """
 
     check = staticmethod(check_unet)
@@ -121,6 +123,7 @@ class UNetConfig(NetworkConfig):
     dropout_rate: float = 0.0
     norm: LayerSpec = "instance"
     act: LayerSpec = "prelu"
+    residual: bool = False
 
 
 class UNETRPPConfig(NetworkConfig):

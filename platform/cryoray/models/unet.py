@@ -33,6 +33,11 @@ class UNetModel(nn.Module):
         dropout_rate: dropout in every unit. Defaults to 0.0.
         norm: normalisation. Defaults to ``"instance"``.
         act: activation. Defaults to ``"prelu"``.
+        residual: predict a change of the input: the output is ``x + s · unet(x)`` with a learned
+            scale ``s`` that starts at 0, so the untrained network returns its input exactly and
+            training can only move away from it where that lowers the loss (map enhancement:
+            the input map is the baseline to beat). Needs ``out_channels == in_channels``.
+            Defaults to False.
     """
 
     heads: tuple[str, ...] = ("output",)
@@ -48,6 +53,7 @@ class UNetModel(nn.Module):
         dropout_rate: float = 0.0,
         norm: LayerSpec = "instance",
         act: LayerSpec = "prelu",
+        residual: bool = False,
     ) -> None:
         check_unet(
             in_channels=in_channels,
@@ -59,6 +65,7 @@ class UNetModel(nn.Module):
             dropout_rate=dropout_rate,
             norm=norm,
             act=act,
+            residual=residual,
         )
         super().__init__()
         self.in_channels = in_channels
@@ -75,8 +82,12 @@ class UNetModel(nn.Module):
             norm=norm,
             dropout=dropout_rate,
         )
+        # ReZero-style: a scalar gate at 0 makes the residual network the identity at the start
+        self.residual_scale = nn.Parameter(torch.zeros(1)) if residual else None
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The output ``(B, out_channels, D, H, W)`` for a batch of boxes."""
         check_input(x.shape, in_channels=self.in_channels, multiple_of=self.downsampling)
-        return {"output": self.net(x)}
+        if self.residual_scale is None:
+            return {"output": self.net(x)}
+        return {"output": x + self.residual_scale * self.net(x)}
