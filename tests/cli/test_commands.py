@@ -127,6 +127,10 @@ def test_demo_runs_main_job_on_bundled_sample(ray_local, tmp_path, capsys) -> No
     assert n_ca == inference["build"]["placed"] > 0
     assert inference["build"]["placed"] + inference["build"]["unplaced"] == 566
     assert inference["compare"]["n_pred"] == n_ca and 0.0 <= inference["compare"]["ca_f1"] <= 1.0
+    # the yardsticks of the same run: the input map's scores, and the no-network model
+    assert inference["evaluate_input"]["cc"]["mask"] == pytest.approx(0.6187, abs=1e-3)
+    assert -1.0 <= inference["evaluate_enhanced"]["cc"]["mask"] <= 1.0
+    assert inference["compare_peaks"]["ca_f1"] > 0.45
 
 
 def test_console_script_smoke(tmp_path) -> None:

@@ -100,6 +100,7 @@ def test_residue_chain_and_overall_are_means_over_atoms() -> None:
 def test_expected_q_at_two_resolutions() -> None:
     assert expected_q_score(2.0) == pytest.approx(0.7642)
     assert expected_q_score(4.0) == pytest.approx(0.4092)
+    assert expected_q_score(20.9) is None  # the line is below 0 there: no expectation
     with pytest.raises(ConfigError, match="resolution"):
         expected_q_score(-1.0)
 

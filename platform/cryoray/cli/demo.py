@@ -5,7 +5,10 @@ local Ray, trains two small networks for a few minutes on CPU (runs/: a SegForme
 amino-acid classifier and a U-Net enhancer; checkpoints, metrics and pictures in the MLflow
 database runs/mlflow.db), then runs the inference commands with them: enhanced.mrc and
 segment/*.mrc (both overlay the input in ChimeraX), model.cif (Cα model threaded with the
-sample's sequence; B-factor = 100 × P(Cα)) and its comparison with the deposited 5ME2.
+sample's sequence; B-factor = 100 × P(Cα)) and its comparison with the deposited 5ME2, next to
+the yardsticks measured in the same run: the input map's own CC_mask, CC_box and Q-score against
+5ME2 beside the enhanced map's (cryoray evaluate), and a model built without a network from the
+map's density peaks (model_peaks.cif).
 
 Example usage:
   $ cryoray demo
@@ -54,7 +57,7 @@ def main(args: argparse.Namespace) -> None:
         enhancing = train_sample(store, out, example="sample_enhance", epochs=args.epochs)
         summary["training"] = {"building": asdict(building), "enhance": asdict(enhancing)}
         summary["inference"] = _inference(out, building.best_checkpoint, enhancing.best_checkpoint)
-        summary["outputs"] += ["runs", "enhanced.mrc", "segment", "model.cif"]
+        summary["outputs"] += ["runs", "enhanced.mrc", "segment", "model.cif", "model_peaks.cif"]
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
     if args.json:
         emit(args, summary)
@@ -81,12 +84,14 @@ def _command(*argv: str) -> dict:
     """Run one cryoray command as a user would (``--json``) and return its report."""
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
-        code = cli_main([*argv, "--json", "--overwrite"] if argv[0] != "compare-models" else [*argv, "--json"])
+        code = cli_main([*argv, "--json", "--overwrite"] if argv[0] not in _READ_ONLY else [*argv, "--json"])
     if code != 0:
         raise RuntimeError(f"cryoray {argv[0]} failed in the demo (exit {code})")
     return json.loads(captured.getvalue())
 
 
+#: Commands that write nothing (no --overwrite to give).
+_READ_ONLY = ("compare-models", "evaluate")
 #: P(Cα) above which Cryo2Struct takes a voxel as a Cα candidate.
 _THRESHOLD = 0.4
 #: Candidate voxels wanted from a briefly trained network (a few per residue of 5ME2's 566).
@@ -115,6 +120,15 @@ def _inference(out: Path, building: str, enhancing: str) -> dict[str, dict]:
     )  # fmt: skip
     report["candidate_threshold"] = {"p_ca": threshold}
     report["compare"] = _command("compare-models", str(out / "model.cif"), str(entry.model))
+    # the yardsticks, measured in the same run: the input map itself, and a model built without a network
+    resolution = f"{entry.resolution:g}"
+    for name, density in (("input", entry.map), ("enhanced", out / "enhanced.mrc")):
+        report[f"evaluate_{name}"] = _command(
+            "evaluate", str(density), "--model", str(entry.model), "--resolution", resolution
+        )
+    peaks = out / "model_peaks.cif"
+    _command("build-model", str(entry.map), str(entry.sequence), "-o", str(peaks), "--candidates", "peaks")
+    report["compare_peaks"] = _command("compare-models", str(peaks), str(entry.model))
     return report
 
 
@@ -131,4 +145,10 @@ def _training_lines(training: dict, inference: dict) -> dict[str, str]:
         "model built": f"{built['placed']} of {built['residues']} residues placed on {built['states_clustered']} "
         f"states (P(Cα) > {inference['candidate_threshold']['p_ca']:.3f})",
         "vs deposited 5ME2": f"Cα F1 {compared['ca_f1']:.3f} at 3 Å, TM-score {compared['tm_score']:.3f}",
+        "no-network baseline (peaks)": f"Cα F1 {inference['compare_peaks']['ca_f1']:.3f}, "
+        f"TM-score {inference['compare_peaks']['tm_score']:.3f}",
+        "enhanced vs input map": "; ".join(
+            f"{label} {inference['evaluate_enhanced'][a][b]:.3f} ({inference['evaluate_input'][a][b]:.3f})"
+            for label, a, b in (("CC_mask", "cc", "mask"), ("CC_box", "cc", "box"), ("Q", "q_score", "mean"))
+        ),
     }

@@ -66,7 +66,8 @@ class MapEvaluation:
             }
         if self.q is not None:
             q = self.q.to_dict()
-            expected = None if self.resolution is None else round(expected_q_score(self.resolution), 4)
+            expected = None if self.resolution is None else expected_q_score(self.resolution)
+            expected = None if expected is None else round(expected, 4)
             out["q_score"] = {
                 "mean": q["mean"],
                 "expected": expected,

@@ -131,15 +131,19 @@ def atom_q_scores(density: DensityMap, xyz: np.ndarray) -> np.ndarray:
     return out
 
 
-def expected_q_score(resolution: float) -> float:
+def expected_q_score(resolution: float) -> float | None:
     """Q expected for a protein map at ``resolution`` Å: −0.1775·R + 1.1192 (Pintilie et al. 2020).
+
+    The line was fitted to maps of about 1–5 Å; it reaches 0 at 6.3 Å, and beyond that it means
+    nothing (a Q-score is at least ~0 for any map): None there.
 
     Raises:
         ConfigError: the resolution is not a positive finite number.
     """
     if not (np.isfinite(resolution) and resolution > 0):
         raise ConfigError("resolution", f"must be a positive number of Å, got {resolution}")
-    return -0.1775 * resolution + 1.1192
+    expected = -0.1775 * resolution + 1.1192
+    return expected if expected > 0 else None
 
 
 @dataclass(frozen=True)
