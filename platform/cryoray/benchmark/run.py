@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from functools import partial
@@ -60,7 +61,9 @@ def _log_mlflow(uri: str, experiment: str, output: str, report: dict, files: Seq
     from cryoray.train.tracking import Tracker, flatten, open_run
 
     params = flatten({"manifest": report["manifest"], "models": ",".join(report["models"]), "output": output})
-    run_id = open_run(uri, experiment, "", f"benchmark-{time.strftime('%Y%m%d-%H%M%S')}", params)
+    # artefacts beside the results (as training keeps its own beside its runs), never in the working dir
+    root = output if "://" in output else os.path.abspath(output)
+    run_id = open_run(uri, experiment, f"{root}/mlartifacts", f"benchmark-{time.strftime('%Y%m%d-%H%M%S')}", params)
     tracker = Tracker(uri, run_id)
     metrics = {
         f"{kind.replace(':', '.').replace(' ', '_')}.{name}": value
