@@ -4,6 +4,7 @@ index plus newer records, a crashed writer leaves a readable store, v1 stores op
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 
 from cryoray.cli.main import main
 from cryoray.store import StoreLockedError, StoreSchemaError, StoreWriter, SubgridStore, write_entry
-from cryoray.store.catalog import store_fs
+from cryoray.store.catalog import Catalog, store_fs
 from cryoray.store.lease import LEASE_FILE
 from tests.store.helpers import entry_files, put_entries, write_v1_store
 from tests.support.data import REPO, tree_bytes
@@ -47,12 +48,15 @@ def _audit(event: str, args: tuple) -> None:
     counts[(event, "<temporary>" if top.startswith(".cryoray-") and top != LEASE_FILE else top)] += 1
 
 
-sys.addaudithook(_audit)
+@functools.cache
+def _install_audit_hook() -> None:
+    sys.addaudithook(_audit)  # for the rest of the process: it returns at once when nothing is counted
 
 
 @contextlib.contextmanager
 def local_io(store: Path) -> Iterator[Counter]:
     """Files opened for reading / writing, renamed, removed and listed under ``store``, by kind and top-level name."""
+    _install_audit_hook()
     counts: Counter = Counter()
     _WATCHED.append((str(store.resolve()), counts))
     try:
@@ -106,7 +110,7 @@ def test_commit_cost_does_not_grow_with_the_store(tmp_path) -> None:
     for n in (10, 300):
         url = tmp_path / f"n{n}.zarr"
         _store_of(str(url), n)
-        with StoreWriter(str(url), LAYOUT) as writer:
+        with StoreWriter(str(url), LAYOUT, lease_ttl_s=3600) as writer:  # no background refresh meanwhile
             entry = make_entry(0)
             write_entry(str(url), LAYOUT, "NEW", metadata("NEW", len(entry.origins)), entry)
             with local_io(url) as counts:
@@ -126,7 +130,7 @@ def test_commit_cost_does_not_grow_on_s3(s3_endpoint) -> None:
     for n in (5, 60):
         url = f"s3://catalog-cost/n{n}.zarr"
         _store_of(url, n)
-        with StoreWriter(url, LAYOUT) as writer:
+        with StoreWriter(url, LAYOUT, lease_ttl_s=3600) as writer:  # no background refresh meanwhile
             entry = make_entry(0)
             write_entry(url, LAYOUT, "NEW", metadata("NEW", len(entry.origins)), entry)
             with s3_requests(url) as counts:
@@ -196,6 +200,22 @@ def test_finished_store_does_not_depend_on_commit_order(tmp_path) -> None:
         for i in (3, 1, 0, 2):
             _commit_new(b, writer, f"E-{i}", i)
     assert tree_bytes(tmp_path / "a.zarr") == tree_bytes(tmp_path / "b.zarr")
+
+
+def test_index_is_canonical_json_of_the_catalog() -> None:
+    """Entries encoded once and joined give the bytes of encoding the whole index (sorted keys, UTF-8)."""
+    catalog = Catalog({e: metadata(e, 4) for e in ("E-2", "É-1", "E-10")}, splits={"method": {}, "assignment": {}})
+    catalog.apply({"entry_id": "Q", "state": "quarantined", "error": "MapFormatError", "reason": "trunc ü"})
+    expected = {
+        "entries": catalog.entries,
+        "quarantine": [{"entry_id": "Q", "error": "MapFormatError", "reason": "trunc ü"}],
+        "schema_version": 2,
+        "splits": catalog.splits,
+    }
+    canonical = json.dumps(expected, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert catalog.index_bytes() == canonical
+    catalog.apply({"entry_id": "E-2", "state": "committed", "entry": metadata("E-2", 7)})  # re-encoded
+    assert json.loads(catalog.index_bytes())["entries"]["E-2"]["n_subgrids"] == 7
 
 
 def test_commit_of_an_unwritten_entry_is_refused(tmp_path) -> None:
