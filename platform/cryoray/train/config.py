@@ -104,13 +104,17 @@ class WorkersConfig(Section):
     """Data-parallel workers (one process each; gloo on CPU, nccl on GPU).
 
     ``data_cpus`` is kept free of training workers for Ray Data's read tasks: workers that
-    take every CPU starve the reads and training hangs.
+    take every CPU starve the reads and training hangs. ``placement_strategy`` is Ray's for the
+    workers' placement group: ``PACK`` (default) fills one node before the next, ``SPREAD`` puts
+    workers on different nodes where it can (one per node on a multi-node cluster; several on a
+    node when fewer nodes are left, e.g. after one was lost).
     """
 
     num_workers: PositiveInt = 1
     use_gpu: bool = False
     cpus_per_worker: PositiveFloat = 1.0
     data_cpus: PositiveFloat = 1.0
+    placement_strategy: Literal["PACK", "SPREAD"] = "PACK"
 
 
 class CheckpointConfig(Section):

@@ -249,7 +249,10 @@ def run_training(
             },
         },
         scaling_config=ray.train.ScalingConfig(
-            num_workers=w.num_workers, use_gpu=w.use_gpu, resources_per_worker={"CPU": w.cpus_per_worker}
+            num_workers=w.num_workers,
+            use_gpu=w.use_gpu,
+            resources_per_worker={"CPU": w.cpus_per_worker},
+            placement_strategy=w.placement_strategy,
         ),
         run_config=ray.train.RunConfig(
             name=config.name,
