@@ -1,4 +1,4 @@
-"""A real multi-node Ray cluster on 127.0.0.1 for tests: a head and worker nodes, each its own raylet.
+"""A real multi-node Ray cluster on this machine for tests: a head and worker nodes, each its own raylet.
 
 :func:`multinode_cluster` starts a head (``ray start --head``) and two worker nodes (``ray start
 --address=...``) the way a cloud cluster is started, with token authentication on. Each node has
@@ -11,7 +11,9 @@
   cluster is stopped without touching any other Ray on the machine;
 - a custom resource naming it (``{"node_a": 1}``), by which tests find its node id;
 - its own ports (node manager, object manager, agents, metrics): other Ray instances run beside
-  this one on the same machine (the session's ``ray_local``, other people's tests).
+  this one on the same machine (the session's ``ray_local``, other people's tests). Nodes are
+  started with ``--node-ip-address=127.0.0.1``; Ray 2.60 still lists them under the machine's
+  own address, which is as reachable.
 
 The head has no CPUs, so every task, actor and Train worker runs on the worker nodes and the drivers
 (``ray job submit`` entrypoints) stay on the head. Node deaths are noticed within about 3 s (the
@@ -301,7 +303,7 @@ def _start_node(root: Path, name: str, base_env: dict[str, str], num_cpus: float
 def multinode_cluster(
     s3: dict[str, str], workers: tuple[str, ...] = WORKERS, *, worker_cpus: float = WORKER_CPUS
 ) -> Iterator[Cluster]:
-    """A head (0 CPUs) and worker nodes ``workers`` (``worker_cpus`` each) on 127.0.0.1; stopped on exit.
+    """A head (0 CPUs) and worker nodes ``workers`` (``worker_cpus`` each) on this machine; stopped on exit.
 
     ``s3`` is the S3 environment (:func:`~tests.support.servers.s3_env`) every node and client gets.
     """
