@@ -126,8 +126,11 @@ def test_node_lost_mid_run_entries_rerun_nothing_half_written(nodes, bucket, enh
     assert sorted(report["done"]) == sorted(entries) and report["failed"] == [], report
     check_outputs(output, entries)
 
-    predictors = {a["node_id"]: a.get("num_restarts", 0) for _, a in predictor_nodes(nodes, job)}
-    assert predictors == {nodes.workers["a"].node_id: 0, replacement: 1}, (predictors, lost)
+    # The lost predictor was restarted once, on a live node: the replacement, or node a when its own
+    # predictor had already finished (both happened in CI runs; which depends on timing).
+    predictors = sorted((a["node_id"], a.get("num_restarts", 0)) for _, a in predictor_nodes(nodes, job))
+    assert {node for node, _ in predictors} <= {nodes.workers["a"].node_id, replacement}, (predictors, lost)
+    assert sorted(restarts for _, restarts in predictors) == [0, 1], (predictors, lost)
     # Work was in flight on b when it died (the predictor's queued batches at least), and was re-run.
     failed_on_lost = [
         t["name"]
