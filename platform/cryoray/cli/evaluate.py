@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 from cryoray.cli.output import add_json_flag, emit
 from cryoray.errors import ConfigError, SourceError
 from cryoray.io import read_map
-from cryoray.io.atomic import current_umask
+from cryoray.io.atomic import replace_folder_into_place
 from cryoray.io.mrc import MAX_VOXELS
 
 
@@ -81,12 +80,7 @@ def _write_report(target: Path, report: dict, pictures) -> list[str]:
     try:
         written = pictures(staging)
         (staging / "report.json").write_text(json.dumps(report, indent=1))
-        os.chmod(staging, 0o777 & ~current_umask())
-        for child in staging.iterdir():
-            os.chmod(child, 0o666 & ~current_umask())
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
+        replace_folder_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -41,7 +41,7 @@ from cryoray.bundle import WEIGHTS, Bundle, HeadSpec, Preprocessing, provenance,
 from cryoray.errors import ConfigError, SourceError
 from cryoray.infer.errors import ModelReferenceError
 from cryoray.infer.predictor import Predictor
-from cryoray.io.atomic import current_umask
+from cryoray.io.atomic import replace_folder_into_place
 from cryoray.models import CryoTENConfig, ModelConfig, build_model
 from cryoray.models.cryo2struct import cryo2struct_kwargs_from_checkpoint
 from cryoray.models.cryoten import cryoten_kwargs_from_state_dict
@@ -176,16 +176,10 @@ def _network_state(checkpoint: Mapping[str, Any], published: PublishedFormat, so
 
 
 def _publish(staging: Path, output: Path, overwrite: bool) -> None:
-    """Rename the finished ``staging`` folder to ``output``, with the modes ``open()``/``mkdir()`` would give."""
-    umask = current_umask()
-    for child in staging.iterdir():
-        os.chmod(child, 0o666 & ~umask)
-    os.chmod(staging, 0o777 & ~umask)
-    if output.exists():
-        if not overwrite:
-            raise SourceError(output, "already exists (pass --overwrite to replace it)")
-        shutil.rmtree(output) if output.is_dir() else output.unlink()
-    os.rename(staging, output)
+    """Rename the finished ``staging`` folder to ``output`` (refused over an existing one without ``overwrite``)."""
+    if output.exists() and not overwrite:
+        raise SourceError(output, "already exists (pass --overwrite to replace it)")
+    replace_folder_into_place(staging, output)
 
 
 def import_weights(

@@ -8,10 +8,11 @@ user's umask says. Local files only; remote objects appear whole through one upl
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 
-__all__ = ["create_exclusive", "current_umask", "replace_into_place"]
+__all__ = ["create_exclusive", "current_umask", "replace_folder_into_place", "replace_into_place"]
 
 _UMASK_LOCK = threading.Lock()
 
@@ -35,6 +36,21 @@ def replace_into_place(tmp: str | os.PathLike, target: str | os.PathLike) -> Non
     """Rename the finished file ``tmp`` onto ``target`` (atomic on one filesystem), mode ``0666 & ~umask``."""
     os.chmod(tmp, 0o666 & ~current_umask())
     os.replace(tmp, target)
+
+
+def replace_folder_into_place(staging: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Rename the finished folder ``staging`` onto ``target`` (replacing what is there), with the modes
+    ``mkdir()`` and ``open()`` would give its files and itself: readers see the old folder or the new
+    one, whole."""
+    umask = current_umask()
+    for child in os.scandir(staging):
+        os.chmod(child.path, 0o666 & ~umask)
+    os.chmod(staging, 0o777 & ~umask)
+    if os.path.isdir(target):
+        shutil.rmtree(target)
+    elif os.path.lexists(target):
+        os.unlink(target)
+    os.replace(staging, target)
 
 
 def create_exclusive(path: str | os.PathLike, data: bytes) -> None:
