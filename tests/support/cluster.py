@@ -201,12 +201,12 @@ class Cluster:
                     names[node["node_id"]] = name
         return names
 
-    def alive_workers(self) -> set[str]:
-        """Names of the worker nodes the GCS counts as alive."""
-        nodes = self.state("nodes")
+    def alive_workers(self) -> dict[str, str]:
+        """Name -> node id of the worker nodes the GCS counts as alive (a killed node's namesake stays
+        listed as DEAD beside its replacement, so a name alone does not pick one node)."""
         return {
-            name
-            for node in nodes
+            name: node["node_id"]
+            for node in self.state("nodes")
             if node["state"] == "ALIVE"
             for name in self.workers
             if f"node_{name}" in node.get("resources_total", {})
@@ -218,7 +218,7 @@ class Cluster:
         self.workers[name] = node
         if wait:
             self.wait_for(lambda: name in self.alive_workers(), f"node {name} to join")
-        node.node_id = next(i for i, n in self.node_names().items() if n == name)
+        node.node_id = self.alive_workers()[name]
         return node
 
     def kill(self, name: str) -> list[int]:
