@@ -91,9 +91,9 @@ def test_predictors_on_both_nodes(nodes, bucket, enhance_checkpoint) -> None:
 
 def test_node_lost_mid_run_entries_rerun_nothing_half_written(nodes, bucket, enhance_checkpoint) -> None:
     """Node b (a predictor, read and write tasks) is killed by pid once the first entry is written,
-    and a replacement node b joins: the work lost with the node is re-run (Ray retries the tasks and reconstructs lost blocks: the predictor's queued batches and
-    a write task failed with b in the runs so far), and every entry ends done with complete outputs
-    in the one run; no file is half written or left over.
+    and a replacement node b joins: the work lost with the node is re-run (Ray retries the tasks
+    and reconstructs lost blocks), and every entry ends done with complete outputs in the one run;
+    no file is half written or left over.
 
     Costs about 90 s on the 2-core machine (280 s under heavy load): the job's start, six small maps,
     a node's death and a new node's start.
