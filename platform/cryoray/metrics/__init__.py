@@ -1,5 +1,5 @@
 """Measures of maps and models: fit of a model in a map, voxel classification, map-to-map scores,
-FSC, map–model correlations and Q-scores."""
+FSC, local resolution, map–model correlations and Q-scores."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ __all__ = [
     "ConfusionCounts",
     "FitReport",
     "FscCurve",
+    "LocalResolution",
     "MapModelCorrelations",
     "PearsonAccumulator",
     "QScoreReport",
@@ -21,6 +22,7 @@ __all__ = [
     "expected_q_score",
     "fit_check",
     "fsc",
+    "local_resolution",
     "map_model_correlations",
     "pearson",
     "q_score",
@@ -41,6 +43,8 @@ _LAZY = {
     "FscCurve": "cryoray.metrics.shell_correlation",
     "fsc": "cryoray.metrics.shell_correlation",
     "soft_edge_mask": "cryoray.metrics.shell_correlation",
+    "LocalResolution": "cryoray.metrics.local_resolution",
+    "local_resolution": "cryoray.metrics.local_resolution",
     "MapModelCorrelations": "cryoray.metrics.map_model",
     "cc_mask_radius": "cryoray.metrics.map_model",
     "map_model_correlations": "cryoray.metrics.map_model",
