@@ -43,6 +43,7 @@ COMMANDS = (
     "align",
     "compare-models",
     "evaluate",
+    "local-resolution",
     "enhance",
     "segment",
     "build-model",
