@@ -1,14 +1,23 @@
-"""Benchmark: batch inference over every real map in ../shared/data/real, in entries/min.
+"""Benchmark: batch inference — real maps end to end, the driver's CPU per voxel, 1 vs 2 predictor
+actors, and a predictor's peak memory against map size.
 
-    .venv/bin/python -m tests.benchmarks.bench_batch_infer [--cpus 2] [--build] [--entries ID ...] [--smoke]
+    .venv/bin/python -m tests.benchmarks.bench_batch_infer [--cpus 2] [--sizes 100 200 300 400 500]
+        [--copies 6] [--scale-size 128] [--slab-voxels 4000000] [--json] [--smoke]
 
-(from the repository root; ``--smoke``: EMD-21457's segment (~50³ Å, with a FASTA) and EMD-3001 (fails), with
-model building).
+(from the repository root; ``--smoke``: size 64 in 4 slabs, two copies of a 48³ map, the real-map
+run on EMD-21457's segment (with a FASTA: a threaded model) and EMD-3001 (fails)).
 
-A tiny random-weight SegFormer3D (32³ boxes, atom + amino-acid heads, as tests/infer) on a
-local Ray instance with one predictor actor; each entry writes its P(Cα) map on the input's
-grid (with --build, entries with a FASTA also get a threaded model). Maps that cannot be read
-(EMD-3001: non-orthogonal cell) are listed as failed, as in any run. Prints the run report.
+1. **real**: every real map of ../shared/data/real with a tiny random-weight SegFormer3D (32³
+   boxes, atom + amino-acid heads, as tests/infer), P(Cα) maps and threaded models; unreadable
+   maps (EMD-3001: non-orthogonal cell) fail, as in any run. Entries per minute.
+2. **scaling**: ``--copies`` entries of a ``--scale-size``³ map with a tiny random UNETR++ (16³
+   boxes), with 1 and then 2 predictor actors of 1 CPU each: entries per minute, and the ratio.
+3. **memory**: one entry per ``--sizes`` N (an N³ map at 1 Å: EMD-21457's segment repeated to
+   fill it, so every box holds real density) with ``actors.slab_voxels`` = ``--slab-voxels``: the
+   predictor actor's peak RSS (from the entry's summary) and the driver's CPU seconds per 10⁹
+   voxels (its process CPU time over the run, model check and Ray start-up included).
+
+With ``--json`` the last line is one JSON object ``{"real": …, "scaling": […], "memory": […]}``.
 """
 
 from __future__ import annotations
@@ -16,11 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import time
 from pathlib import Path
 
+import numpy as np
+
 from tests.benchmarks.common import parse_args
-from tests.support.data import REAL
-from tests.support.models import write_segment_checkpoint
+from tests.support.data import REAL, REAL_MAPS, real
+from tests.support.models import write_enhance_checkpoint, write_segment_checkpoint
 
 
 def manifest_of_real_maps(path: Path, entries: list[str] | None = None) -> Path:
@@ -43,41 +55,122 @@ def manifest_of_real_maps(path: Path, entries: list[str] | None = None) -> Path:
     return path
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cpus", type=int, default=2)
-    parser.add_argument("--build", action="store_true", help="also thread models for entries with a FASTA")
-    parser.add_argument("--entries", nargs="+", help="only these entries (as the manifest names them)")
-    args = parse_args(parser, {"entries": ["EMD-21457-emd_21457_seg", "EMD-3001"], "build": True})
-    import ray
+def filled_map(path: Path, size: int) -> Path:
+    """An ``size``³ map at 1 Å: EMD-21457's segment repeated (``np.pad`` wrap) to fill it."""
+    from cryoray.io import DensityMap, GridFrame, read_map, write_map
 
+    seed = read_map(real(REAL_MAPS["21457-origin"])).data
+    data = np.pad(seed, [(0, max(0, size - n)) for n in seed.shape], mode="wrap")[:size, :size, :size]
+    write_map(path, DensityMap(np.ascontiguousarray(data, np.float32), GridFrame((size,) * 3, (1.0,) * 3, (0.0,) * 3)))
+    return path
+
+
+def run(manifest: Path, output: Path, settings: dict) -> tuple[dict, float]:
+    """One batch run (new actors each time); (its report, the driver's CPU seconds)."""
     from cryoray.infer.batch import run_batch_inference
     from cryoray.infer.batch_config import BatchInferConfig
 
+    config = BatchInferConfig.model_validate(settings)
+    cpu = time.process_time()
+    report = run_batch_inference(str(manifest), str(output), config, progress=False)
+    return report, time.process_time() - cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--entries", nargs="+", help="real-map run: only these entries (as the manifest names them)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 200, 300, 400, 500])
+    parser.add_argument("--copies", type=int, default=6, help="entries of the scaling run")
+    parser.add_argument("--scale-size", type=int, default=128, help="edge of the scaling run's maps (voxels)")
+    parser.add_argument("--slab-voxels", type=int, default=4_000_000, help="actors.slab_voxels of the memory run")
+    parser.add_argument("--json", action="store_true")
+    args = parse_args(
+        parser,
+        {
+            "entries": ["EMD-21457-emd_21457_seg", "EMD-3001"],
+            "sizes": [64],
+            "copies": 2,
+            "scale_size": 48,
+            "slab_voxels": 48 * 48 * 20,
+        },
+    )
+    import ray
+
+    results: dict[str, object] = {}
+    # one CPU more than --cpus: the driver's finish tasks beside two 1-CPU predictors
+    ray.init(num_cpus=args.cpus + 1, log_to_driver=False, include_dashboard=False)
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        checkpoint = write_segment_checkpoint(tmp_path / "ckpt")
-        manifest = manifest_of_real_maps(tmp_path / "manifest.csv", args.entries)
-        config = BatchInferConfig.model_validate(
-            {
-                "models": [str(checkpoint)],
-                "infer": {"batch_size": 32, "device": "cpu"},
-                "outputs": {"maps": ["atom_CA"], "model": args.build},
-                "build": {"candidates": {"threshold": 0.26}},
-                "actors": {"cpus_per_predictor": 1, "read_cpus": 0.5, "finish_cpus": 0.25, "alignment_cpus": 0.25},
+        segment = write_segment_checkpoint(tmp_path / "segment")
+        enhance = write_enhance_checkpoint(tmp_path / "enhance")
+        infer = {"batch_size": 32, "device": "cpu"}
+
+        manifest = manifest_of_real_maps(tmp_path / "real.csv", args.entries)
+        settings = {
+            "models": [str(segment)],
+            "infer": infer,
+            "outputs": {"maps": ["atom_CA"], "model": True},
+            "build": {"candidates": {"threshold": 0.26}},
+            "actors": {"cpus_per_predictor": 1, "read_cpus": 0.5, "finish_cpus": 0.25, "alignment_cpus": 0.25},
+        }
+        report, _ = run(manifest, tmp_path / "real-out", settings)
+        results["real"] = {k: report[k] for k in ("n_entries", "n_done", "n_failed", "seconds", "entries_per_minute")}
+        results["real"]["failed"] = [f"{f['entry_id']}: {f['error']}" for f in report["failed"]]
+        print(json.dumps({"real": results["real"]}), flush=True)
+
+        scale_map = filled_map(tmp_path / f"scale-{args.scale_size}.mrc", args.scale_size)
+        manifest = tmp_path / "scale.csv"
+        manifest.write_text("entry_id,map\n" + "".join(f"E{i},{scale_map}\n" for i in range(args.copies)))
+        scaling = []
+        for predictors in (1, 2):
+            settings = {
+                "models": [str(enhance)],
+                "infer": infer,
+                "actors": {"predictors": predictors, "cpus_per_predictor": 1, "read_cpus": 0.25, "finish_cpus": 0.25},
             }
-        )
-        ray.init(num_cpus=args.cpus, log_to_driver=False)
-        try:
-            report = run_batch_inference(str(manifest), str(tmp_path / "out"), config)
-        finally:
-            ray.shutdown()
-        print(
-            json.dumps(
-                {k: report[k] for k in ("n_entries", "n_done", "n_failed", "seconds", "entries_per_minute", "failed")},
-                indent=2,
-            )
-        )
+            report, driver_cpu = run(manifest, tmp_path / f"scale-out-{predictors}", settings)
+            row = {
+                "predictors": predictors,
+                "entries": report["n_done"],
+                "seconds": report["seconds"],
+                "entries_per_minute": report["entries_per_minute"],
+                "driver_cpu_s": round(driver_cpu, 2),
+            }
+            scaling.append(row)
+            print(json.dumps(row), flush=True)
+        scaling[1]["speedup"] = round(scaling[1]["entries_per_minute"] / scaling[0]["entries_per_minute"], 2)
+        results["scaling"] = scaling
+
+        memory = []
+        for size in args.sizes:
+            source = filled_map(tmp_path / f"map-{size}.mrc", size)
+            manifest = tmp_path / f"memory-{size}.csv"
+            manifest.write_text(f"entry_id,map\nN{size},{source}\n")
+            settings = {
+                "models": [str(enhance)],
+                "infer": infer,
+                "actors": {"cpus_per_predictor": 1, "read_cpus": 0.5, "slab_voxels": args.slab_voxels},
+            }
+            out = tmp_path / f"memory-out-{size}"
+            report, driver_cpu = run(manifest, out, settings)
+            summary = json.loads((out / f"N{size}" / "summary.json").read_text())
+            row = {
+                "size": size,
+                "voxels": size**3,
+                "slabs": summary["n_slabs"],
+                "seconds": report["seconds"],
+                "predictor_peak_rss_mib": summary["predictor_peak_rss_mib"],
+                "driver_cpu_s": round(driver_cpu, 2),
+                "driver_cpu_s_per_gvoxel": round(driver_cpu / size**3 * 1e9, 1),
+            }
+            memory.append(row)
+            print(json.dumps(row), flush=True)
+            source.unlink()
+        results["memory"] = memory
+    ray.shutdown()
+    if args.json:
+        print(json.dumps(results))
 
 
 if __name__ == "__main__":

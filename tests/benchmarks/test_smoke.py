@@ -19,13 +19,19 @@ from tests.support.data import REPO
 
 #: benchmark -> patterns its --smoke output must hold
 PRINTS = {
-    "bench_batch_infer": [r'"n_entries": 2', r'"n_done": 1', r'"n_failed": 1', r'"entries_per_minute": [\d.]+'],
+    "bench_batch_infer": [
+        r'"n_entries": 2, "n_done": 1, "n_failed": 1',
+        r'"predictors": 2, "entries": 2',
+        r'"size": 64, "voxels": 262144, "slabs": 4',
+        r'"driver_cpu_s_per_gvoxel": [\d.]+',
+    ],
     "bench_build": [r"5ME2 0\.3Å 0%\s+ours\s+736\s+566", r"0%\s+dense\s+736\s+566", r"ours >= dense restart: True"],
     "bench_data_path": [r"baseline\s+local", r"baseline\s+s3", r"S3/local [\d.]+", r"verdict: \{'local_goal_met'"],
     "bench_evaluate": [r'"q_score_all_atoms": [\d.]+', r'"q_mean": 0\.58\d*', r'"peak_rss_mib": \d+'],
     "bench_infer": [r'"seconds_per_box": [\d.]+', r'"output_frame_equals_input": true', r'"extrapolated_loop_seconds"'],
     "bench_ingest": [r"ingest: \{'entries': 2", r"largest entry: \{'grid'", r"npz: \{.*'store_epoch_speedup'"],
     "bench_learning": [r'"val_f1_CA_trained": [\d.]+', r'"val_pcc_trained": -?[\d.]+'],
+    "bench_local_resolution": [r'"mode": "mask"', r'"seconds": [\d.]+', r'"peak_rss_mib": \d+'],
     "bench_serve": [r'"requests_ok": [1-9]\d*', r'"rss_mib_end"'],
     "bench_serve_memory": [r'"peak_within_budget": true', r'"hung": 0', r'"200": [1-9]\d*'],
     "bench_prepare_memory": [r"64³ @ 1\.05 Å -> \[68, 68, 68\] @ 1 Å: peak [\d.]+x the map"],

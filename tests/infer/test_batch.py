@@ -146,6 +146,28 @@ def test_enhancement_model_writes_the_enhanced_map(ray_local, enhance_checkpoint
     assert np.isfinite(enhanced.data).all()
 
 
+def test_large_map_in_slabs_on_two_predictors_equals_it_whole(ray_local, enhance_checkpoint, tmp_path) -> None:
+    """``actors.slab_voxels`` below the map's size: the map goes to the predictors in z-slabs (16³
+    boxes, 50 sections: 3 slabs), predicted by two actors and merged by the finish task; the enhanced
+    map is the one the whole map gives, and no slab file is left under the output."""
+    source = REAL / ENTRIES["EMD-21457-orig0"][0]
+    manifest = write_manifest(tmp_path / "m.csv", [("EMD-21457", source, "")])
+    outputs = {}
+    for name, actors in {"whole": {}, "slabs": {"slab_voxels": 15 * 42 * 51, "predictors": 2}}.items():
+        cfg = config(enhance_checkpoint, outputs={"maps": "all"})
+        cfg = cfg.model_copy(update={"actors": cfg.actors.model_copy(update=actors)})
+        report = run_batch_inference(str(manifest), str(tmp_path / name), cfg)
+        assert report["done"] == ["EMD-21457"], report
+        summary = json.loads((tmp_path / name / "EMD-21457" / "summary.json").read_text())
+        assert summary["n_slabs"] == (3 if name == "slabs" else 1), summary
+        outputs[name] = read_map(tmp_path / name / "EMD-21457" / "output.mrc")
+        assert sorted(p.name for p in (tmp_path / name).rglob("*")) == sorted(
+            ["EMD-21457", "output.mrc", "summary.json", "failures.json", "run_summary.json"]
+        )
+    assert outputs["slabs"].frame.same_as(outputs["whole"].frame)
+    np.testing.assert_allclose(outputs["slabs"].data, outputs["whole"].data, rtol=1e-5, atol=1e-6)
+
+
 def test_command_line_completes_and_strict_exits_2(ray_local, segformer_checkpoint, tmp_path, capsys) -> None:
     """`cryoray predict-batch` (what jobs/infer.py runs): exit 0 with failures listed; a rerun
     skips the finished entry, and --strict turns the remaining failure into exit 2, one line."""

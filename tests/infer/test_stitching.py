@@ -82,6 +82,37 @@ def test_weighted_mean_does_not_depend_on_arrival_order(blend) -> None:
     np.testing.assert_allclose(sink.data, 0.7, rtol=1e-6)
 
 
+@pytest.mark.parametrize("tiling", [PRESETS["cryoten-eval"], get_tiling("custom", box=12, stride=5, core=6)])
+@pytest.mark.parametrize("max_sections", [1, 13, 25, 1000])
+def test_slabs_stitched_apart_equal_the_whole_map(tiling, max_sections) -> None:
+    """Each slab stitched on its own (its boxes cut from its input sections only) gives exactly the
+    whole map's sections; the slabs tile the map's z-sections, none shallower than a box."""
+    plan = TilePlan.for_shape((61, 20, 23), tiling)
+    data = np.random.default_rng(4).normal(size=plan.shape).astype(np.float32)
+    values = _box_predictions(plan)
+    weights = blend_weights(tiling, "gaussian")
+    expected = _reference_mean(plan, values, weights)
+    slabs = plan.slabs(max_sections)
+    assert [s.lo for s in slabs[1:]] == [s.hi for s in slabs[:-1]] and slabs[0].lo == 0 and slabs[-1].hi == 61
+    assert len(slabs) == max(1, min(-(-61 // max_sections), 61 // tiling.box))
+    assert all(s.hi - s.lo >= tiling.box for s in slabs) or len(slabs) == 1
+    whole = np.zeros_like(expected)
+    for slab in slabs:
+        sink = DenseSink((slab.hi - slab.lo, *plan.shape[1:]), 2, z0=slab.lo)
+        stitcher = Stitcher(plan, 2, weights=weights, sink=sink, z_range=(slab.lo, slab.hi))
+        part = data[slab.read_lo : slab.read_hi]
+        batches = plan.batches(part, 4, start=slab.first, stop=slab.stop, z_offset=slab.read_lo)
+        cut = np.concatenate([boxes for _, boxes in batches])
+        whole_cut = np.concatenate([boxes for _, boxes in plan.batches(data, 4, start=slab.first, stop=slab.stop)])
+        np.testing.assert_array_equal(cut, whole_cut)  # the slab's input holds everything its boxes read
+        stitcher.add(plan.origins[slab.first : slab.stop], values[slab.first : slab.stop])
+        stitcher.finish()
+        whole[:, slab.lo : slab.hi] = sink.data
+    np.testing.assert_allclose(whole, expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="outside the data"):
+        next(plan.batches(data[1:], 4, z_offset=1))
+
+
 def test_gaussian_weights_peak_in_the_centre() -> None:
     weights = blend_weights(PRESETS["cryoten-eval"], "gaussian")
     assert weights.shape == (48, 48, 48) and weights.max() == 1.0 and weights.min() > 0

@@ -60,6 +60,9 @@ class BatchActors(Section):
         finish_cpus: CPUs per task that puts outputs back on the input's grid and writes them.
         alignment: sequence-threading actors (started only when some entry has a sequence).
         alignment_cpus: CPUs per threading actor.
+        slab_voxels: prepared maps larger than this go to the predictors in z-slabs of about
+            this many voxels (none shallower than a box), predicted by several actors at once and
+            merged; it also bounds what one actor stitches (``4 × slab_voxels`` bytes per channel).
     """
 
     predictors: PositiveInt = 1
@@ -69,6 +72,7 @@ class BatchActors(Section):
     finish_cpus: PositiveFloat = 0.25
     alignment: PositiveInt = 1
     alignment_cpus: PositiveFloat = 0.5
+    slab_voxels: PositiveInt = 64 * 1024**2
 
 
 class BatchInferConfig(Section):

@@ -213,6 +213,8 @@ class Recipe:
         """The boxes of a prepared map of ``shape`` (z, y, x)."""
         return TilePlan.for_shape(shape, self.tiling)
 
-    def stitcher(self, plan: TilePlan, channels: int, sink: Sink, *, passes: int = 1) -> Stitcher:
-        """A stitcher of ``plan`` with this recipe's blend weights."""
-        return Stitcher(plan, channels, weights=self.weights, sink=sink, passes=passes)
+    def stitcher(
+        self, plan: TilePlan, channels: int, sink: Sink, *, passes: int = 1, z_range: tuple[int, int] | None = None
+    ) -> Stitcher:
+        """A stitcher of ``plan`` (of its z-sections ``z_range``) with this recipe's blend weights."""
+        return Stitcher(plan, channels, weights=self.weights, sink=sink, passes=passes, z_range=z_range)

@@ -21,10 +21,16 @@ them) keep about one box depth of sections open; boxes out of order are accepted
 cost of more open sections. What is kept is the sink's choice: :class:`DenseSink` fills whole
 maps (in memory or memory-mapped on disk), :class:`CandidateSink` keeps only voxels above a
 threshold (Cα candidates with their amino-acid rows).
+
+A large map can be split into :class:`Slab` s (:meth:`TilePlan.slabs`): runs of z-sections that
+several workers stitch independently, each from the boxes that reach its sections and the input
+sections those boxes read; the slabs' outputs, put one after the other in z, are exactly the
+whole map's (the boxes at a slab's border are predicted for both slabs).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -33,7 +39,7 @@ import numpy as np
 
 from cryoray.preprocessing.tiling import Tiling, box_origins, extract_box
 
-__all__ = ["CandidateSink", "DenseSink", "Sink", "Stitcher", "TilePlan", "blend_weights"]
+__all__ = ["CandidateSink", "DenseSink", "Sink", "Slab", "Stitcher", "TilePlan", "blend_weights"]
 
 #: receives finished sections: ``sink(z0, values)`` with ``values`` ``(C, dz, ny, nx)`` float32
 Sink = Callable[[int, np.ndarray], None]
@@ -55,6 +61,24 @@ def blend_weights(tiling: Tiling, blend: str = "constant", *, sigma_scale: float
     axis = np.exp(-((np.arange(kept) - centre) ** 2) / (2 * sigma**2))
     weights = axis[:, None, None] * axis[None, :, None] * axis[None, None, :]
     return np.maximum(weights / weights.max(), 1e-6)
+
+
+@dataclass(frozen=True)
+class Slab:
+    """Output z-sections ``[lo, hi)`` of a map, the boxes ``[first, stop)`` of its plan that reach them,
+    and the input z-sections ``[read_lo, read_hi)`` those boxes read (the slab's input, cut from the map).
+
+    ``index`` of ``count`` slabs, in z order.
+    """
+
+    index: int
+    count: int
+    lo: int
+    hi: int
+    first: int
+    stop: int
+    read_lo: int
+    read_hi: int
 
 
 @dataclass(frozen=True)
@@ -85,24 +109,54 @@ class TilePlan:
         kept = self.tiling.core if self.tiling.core is not None else self.tiling.box
         return np.maximum(start, 0), np.minimum(start + kept, self.shape)
 
+    def slabs(self, max_sections: int) -> list[Slab]:
+        """The map's z-sections in balanced slabs of at most ``max_sections``, but none shallower than a box
+        (a shallower slab would predict most of its boxes for its neighbours too).
+
+        Boxes are in z-major order, so each slab's boxes are one run of the plan.
+        """
+        nz = self.shape[0]
+        count = max(1, min(-(-nz // max(int(max_sections), 1)), nz // self.tiling.box))
+        bounds = np.linspace(0, nz, count + 1).round().astype(int)
+        kept = self.tiling.core if self.tiling.core is not None else self.tiling.box
+        kept_lo = np.maximum(self.origins[:, 0] + self.tiling.margin, 0)
+        kept_hi = np.minimum(kept_lo + kept, nz)
+        slabs = []
+        for index, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+            reach = np.flatnonzero((kept_lo < hi) & (kept_hi > lo) & (kept_hi > kept_lo))
+            first, stop = int(reach[0]), int(reach[-1]) + 1
+            read_lo = max(0, int(self.origins[first:stop, 0].min()))
+            read_hi = min(nz, int(self.origins[first:stop, 0].max()) + self.tiling.box)
+            slabs.append(Slab(index, count, int(lo), int(hi), first, stop, read_lo, read_hi))
+        return slabs
+
     def batches(
-        self, data: np.ndarray, batch_size: int, *, start: int = 0, stop: int | None = None
+        self, data: np.ndarray, batch_size: int, *, start: int = 0, stop: int | None = None, z_offset: int = 0
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """``(origins (n, 3), boxes (n, 1, b, b, b) float32)`` for boxes ``start:stop``, ``batch_size`` at a time.
 
-        Only one batch of boxes exists at a time; parts of boxes outside the map are 0.
+        ``data`` is the map, or its z-sections from ``z_offset`` on (a :class:`Slab`'s input: the
+        sections its boxes read). Only one batch of boxes exists at a time; parts of boxes outside
+        the map are 0.
         """
-        if tuple(data.shape) != self.shape:
-            raise ValueError(f"data shape {data.shape} differs from the plan's {self.shape}")
+        nz, ny, nx = self.shape
+        if tuple(data.shape[1:]) != (ny, nx) or z_offset < 0 or z_offset + data.shape[0] > nz:
+            raise ValueError(f"data shape {data.shape} from z = {z_offset} is not part of the plan's {self.shape}")
         if batch_size < 1:
             raise ValueError(f"`batch_size` must be >= 1, got {batch_size}")
         b = self.tiling.box
         stop = len(self.origins) if stop is None else stop
+        reads = self.origins[start:stop, 0]
+        if len(reads) and (
+            max(int(reads.min()), 0) < z_offset or min(int(reads.max()) + b, nz) > z_offset + data.shape[0]
+        ):
+            raise ValueError(f"boxes {start}:{stop} read map sections outside the data given (from z = {z_offset})")
+        shift = np.array([z_offset, 0, 0])
         for first in range(start, stop, batch_size):
             origins = self.origins[first : min(stop, first + batch_size)]
             boxes = np.empty((len(origins), 1, b, b, b), dtype=np.float32)
             for i, origin in enumerate(origins):
-                boxes[i, 0] = extract_box(data, origin, b)
+                boxes[i, 0] = extract_box(data, origin - shift, b)
             yield origins, boxes
 
 
@@ -115,6 +169,8 @@ class Stitcher:
         weights: ``(k, k, k)`` weights over the kept region (see :func:`blend_weights`); None = constant.
         sink: receives each finished run of z-sections (see :data:`Sink`), in z order.
         passes: how often each box arrives (2 for both half maps through the model: their mean).
+        z_range: stitch only z-sections ``[lo, hi)`` (a :class:`Slab`'s), from the boxes that
+            reach them; the rest of each box is ignored. Default: the whole map.
     """
 
     def __init__(
@@ -125,6 +181,7 @@ class Stitcher:
         weights: np.ndarray | None = None,
         sink: Sink,
         passes: int = 1,
+        z_range: tuple[int, int] | None = None,
     ) -> None:
         self.plan = plan
         self.channels = int(channels)
@@ -134,21 +191,30 @@ class Stitcher:
             raise ValueError(f"weights must be {(kept,) * 3} (the kept region), got {self.weights.shape}")
         self.sink = sink
         nz = plan.shape[0]
+        self.z_range = (0, nz) if z_range is None else (int(z_range[0]), int(z_range[1]))
+        if not 0 <= self.z_range[0] < self.z_range[1] <= nz:
+            raise ValueError(f"z_range {z_range} is not a run of the map's {nz} z-sections")
         self._needed = np.zeros(nz, dtype=np.int64)
         for origin in plan.origins:
-            lo, hi = plan.kept_region(origin)
+            lo, hi = self._kept(origin)
             if np.all(hi > lo):
                 self._needed[lo[0] : hi[0]] += passes
-        if np.any(self._needed == 0):
+        if np.any(self._needed[slice(*self.z_range)] == 0):
             raise ValueError("the plan's boxes do not cover every z-section of the map")
         self._got = np.zeros(nz, dtype=np.int64)
         self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._next = 0
+        self._next = self.z_range[0]
         self.peak_open_sections = 0
 
     @property
     def done(self) -> bool:
-        return self._next == self.plan.shape[0]
+        return self._next == self.z_range[1]
+
+    def _kept(self, origin: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The box's kept region, cut to the stitched z-sections."""
+        lo, hi = self.plan.kept_region(origin)
+        lo[0], hi[0] = max(lo[0], self.z_range[0]), min(hi[0], self.z_range[1])
+        return lo, hi
 
     def _row(self, z: int) -> tuple[np.ndarray, np.ndarray]:
         row = self._rows.get(z)
@@ -170,7 +236,7 @@ class Stitcher:
             raise ValueError(f"values must be {(len(origins), self.channels, b, b, b)}, got {values.shape}")
         m = self.plan.tiling.margin
         for origin, box in zip(origins, values, strict=True):
-            lo, hi = self.plan.kept_region(origin)
+            lo, hi = self._kept(origin)
             if np.any(hi <= lo):
                 continue
             src = tuple(slice(a - o, c - o) for a, c, o in zip(lo, hi, origin, strict=True))
@@ -185,7 +251,7 @@ class Stitcher:
         self._flush()
 
     def _flush(self) -> None:
-        nz = self.plan.shape[0]
+        nz = self.z_range[1]
         start = self._next
         stop = start
         while stop < nz and self._got[stop] == self._needed[stop]:
@@ -216,30 +282,35 @@ class DenseSink:
     Args:
         shape: map shape ``(nz, ny, nx)``.
         channels: channels.
-        directory: when given, the array is a temporary file there (removed by :meth:`close`),
-            so many probability maps of a large map need disk, not memory.
+        directory: when given, the array is a temporary ``.npy`` file there (:attr:`path`; removed
+            by :meth:`close`), so many probability maps of a large map need disk, not memory.
+        z0: the map's z-section that the array's first section is (a :class:`Slab`'s ``lo``).
     """
 
-    def __init__(self, shape: Sequence[int], channels: int, *, directory: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self, shape: Sequence[int], channels: int, *, directory: str | os.PathLike | None = None, z0: int = 0
+    ) -> None:
         full = (int(channels), *(int(n) for n in shape))
-        self._path = None
+        self.path: str | None = None
+        self.z0 = int(z0)
         if directory is None:
             self.data = np.zeros(full, dtype=np.float32)
         else:
             import tempfile
 
-            fd, self._path = tempfile.mkstemp(prefix=".cryoray-stitch-", suffix=".f32", dir=directory)
+            fd, self.path = tempfile.mkstemp(prefix=".cryoray-stitch-", suffix=".npy", dir=directory)
             os.close(fd)
-            self.data = np.memmap(self._path, dtype=np.float32, mode="w+", shape=full)
+            self.data = np.lib.format.open_memmap(self.path, mode="w+", dtype=np.float32, shape=full)
 
     def __call__(self, z0: int, values: np.ndarray) -> None:
-        self.data[:, z0 : z0 + values.shape[1]] = values
+        start = z0 - self.z0
+        self.data[:, start : start + values.shape[1]] = values
 
     def close(self) -> None:
         """Drop the array (and its file, if memory-mapped)."""
         self.data = None  # type: ignore[assignment]
-        if self._path is not None and os.path.exists(self._path):
-            os.unlink(self._path)
+        if self.path is not None and os.path.exists(self.path):
+            os.unlink(self.path)
 
 
 class CandidateSink:
@@ -267,10 +338,15 @@ class CandidateSink:
         if len(where) == 0:
             return
         z, y, x = where.T
-        self._value.append(values[self.key, z, y, x])
-        self._rows.append(values[self.keep][:, z, y, x].T.copy())
+        value, rows = values[self.key, z, y, x], values[self.keep][:, z, y, x].T.copy()
         where[:, 0] += z0
-        self._index.append(where)
+        self.add_kept(where, value, rows)
+
+    def add_kept(self, index: np.ndarray, value: np.ndarray, rows: np.ndarray) -> None:
+        """Voxels kept elsewhere (another slab's :meth:`result`): indices on the whole map, key values, rows."""
+        self._index.append(np.asarray(index, dtype=np.int64))
+        self._value.append(np.asarray(value, dtype=np.float32))
+        self._rows.append(np.asarray(rows, dtype=np.float32))
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(index (K, 3) int64 z, y, x; value (K,) float32; rows (K, len(keep)) float32)``."""

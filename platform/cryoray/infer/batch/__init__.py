@@ -1,33 +1,34 @@
 """Batch inference over a manifest of maps on Ray Data: enhanced maps, probability maps, models.
 
-The pipeline, per run::
+The pipeline, per run; entries flow through it whole, and the driver sees no voxels::
 
     entries (Ray Data, one block each)
-      └ flat_map  tile_entry       CPU task (reading.py): read (local, s3://, http), prepare (1 Å,
-      │                            normalise), cut into boxes; one row per box (entry id, origin,
-      │                            box, meta: a typed EntryMeta, or an EntryFailure; entries.py)
+      └ flat_map  read_entry       CPU task (reading.py): read (local, s3://, http), prepare (1 Å,
+      │                            normalise); one row per slab (the whole map unless it is larger
+      │                            than ``actors.slab_voxels``), with the input sections it needs
       └ map_batches PredictActor   actor pool (predicting.py; ``actors.predictors``, ``num_gpus``
-      │                            per actor on a GPU cluster): ``infer.batch_size`` boxes per
-      │                            forward pass, boxes of several entries share a batch
-      └ iter_batches (Driver)      driver.py: one Stitcher per entry in flight; when an entry's last box
-                                   arrives: a CPU task (writing.py) puts its maps back on the
-                                   input's grid and writes them; Cα candidates are clustered and
-                                   threaded on the AlignmentPool (CPU actors), then a CPU task
-                                   writes the model; the entry's ``summary.json`` is written last.
+      │                            per actor on a GPU cluster): per slab, boxes cut
+      │                            ``infer.batch_size`` at a time, predicted and stitched as they
+      │                            come into a memory-mapped file and a Cα candidate sink, both
+      │                            saved under ``OUTPUT/.partial/`` (partials.py)
+      └ iter_batches (Driver)      driver.py: one small record per slab; when an entry's slabs are
+                                   all in, a CPU task (writing.py) merges them, puts the maps back
+                                   on the input's grid, writes them and clusters the candidates;
+                                   the states are threaded on the AlignmentPool (CPU actors), a CPU
+                                   task writes the model; the entry's ``summary.json`` is last.
 
 ``pipeline.py`` assembles a run (models checked on the driver, channels planned, one
 :class:`~cryoray.infer.Recipe` for every entry) and writes its report; ``locations.py`` holds
 the output layout. Preparation, channels and candidates → states are the inference core's, as
 in the CLI and Serve.
 
-Why stitching sits in the driver: the boxes of one entry must meet in one place, and in this
-Ray version a ``groupby`` is an all-to-all shuffle that materialises every prediction before
-the first group runs; streaming rows back through ``iter_batches`` keeps the pipeline
-streaming and bounded. Stitching is cheap (adds into running sums of open z-sections); the
-heavy steps (reading, resampling, prediction, resampling back, writing, threading) run in Ray
-tasks and actors. Memory: Ray Data's backpressure bounds the boxes in flight; each entry in
-flight holds its open sections plus its dense outputs (memory-mapped in a scratch folder) and
-Cα candidates only, never whole probability maps for model building.
+Why slabs meet in files, not in the driver or a shuffle: the boxes of an entry must meet in one
+place. An actor that stitches a whole slab is that place, with about one box depth of
+z-sections open; the slabs of a large map are merged by its finish task from storage that
+every node reaches (the output prefix), since a ``groupby`` in this Ray version is an
+all-to-all shuffle that materialises everything first, and streaming voxels back through the
+driver made one process the ceiling of the whole cluster. Memory: per actor, one slab's input
+plus a batch of boxes and the open sections; per finish task, one channel of one map at a time.
 
 Outputs, under the output prefix (local folder or ``s3://``)::
 

@@ -1,10 +1,10 @@
-"""The driver's side of a batch run: entries in flight, stitched as their boxes stream back, then finished.
+"""The driver's side of a batch run: entry-level bookkeeping only, no voxels.
 
-For every entry the driver keeps one :class:`~cryoray.infer.Stitcher` while its boxes arrive.
-When the last one is in: a CPU task puts the dense outputs back on the input's grid and writes
-them; Cα candidates are clustered here and threaded on the alignment pool, and a CPU task writes
-the model; ``summary.json`` is written once every output is. A failing entry is recorded with
-its reason (:class:`EntryFailure`) and the others go on.
+The driver gets one small :class:`SlabResult` per predicted slab (one per entry unless its map is
+large). When an entry's last slab is in, a CPU task (:func:`finish_entry`) merges the slabs,
+writes the maps on the input's grid and clusters the Cα candidates; the states are threaded on
+the alignment pool and a CPU task writes the model; ``summary.json`` is written once every output
+is. A failing entry is recorded with its reason (:class:`EntryFailure`) and the others go on.
 """
 
 from __future__ import annotations
@@ -14,18 +14,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import ray
 
 from cryoray import __version__
 from cryoray.infer.batch.entries import EntryFailure, EntryMeta
 from cryoray.infer.batch.locations import SUMMARY, ensure_dir, join, write_json
-from cryoray.infer.batch.writing import write_maps, write_threaded_model
+from cryoray.infer.batch.partials import SlabResult, remove_partials
+from cryoray.infer.batch.writing import FinishedMaps, finish_entry, write_threaded_model
 from cryoray.infer.batch_config import BatchInferConfig
-from cryoray.infer.candidates import candidate_sink, clustered_states
 from cryoray.infer.channels import OutputChannel
 from cryoray.infer.recipe import Recipe
-from cryoray.infer.stitching import CandidateSink, DenseSink, Stitcher
 from cryoray.modelbuild import AlignmentJob, AlignmentPool, read_chains
 from cryoray.runtime.progress import Progress
 
@@ -35,29 +33,30 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Entry:
-    """An entry whose boxes are arriving (``stitcher`` set) or whose outputs are being written."""
+    """An entry whose slabs are arriving, or whose outputs are being written (``pending``)."""
 
     entry_id: str
     meta: EntryMeta
-    stitcher: Stitcher | None = None
-    dense: DenseSink | None = None
-    candidates: CandidateSink | None = None
+    slabs: dict[int, SlabResult] = field(default_factory=dict)
     pending: dict[str, ray.ObjectRef] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     build: dict[str, object] = field(default_factory=dict)
     t0: float = field(default_factory=time.perf_counter)
 
+    @property
+    def predicted(self) -> bool:
+        return len(self.slabs) == self.meta.n_slabs
+
 
 class Driver:
-    """Stitches entries as their box rows arrive, finishes them, and records what is done and what failed.
+    """Collects entries' slabs, finishes complete entries, and records what is done and what failed.
 
     Args:
         output: the output prefix.
         config: the run's settings.
-        recipe: tiling, blend weights (as the read tasks cut the maps) and candidate settings.
-        channels: the channels in each row's predictions: ``map_index`` are written as maps,
-            ``build_index`` (P(Cα), then 20 amino acids) go to model building.
-        scratch: folder for memory-mapped dense outputs.
+        recipe: candidate settings (``recipe.build``) and the report of where settings came from.
+        map_channels: the channels written as maps, in the order the slabs hold them.
+        building: models are built for entries with a sequence.
         progress: the run's progress line (entries finished of those to do).
     """
 
@@ -66,139 +65,118 @@ class Driver:
         output: str,
         config: BatchInferConfig,
         recipe: Recipe,
-        channels: Sequence[OutputChannel],
-        map_index: Sequence[int],
-        build_index: Sequence[int],
-        scratch: str,
+        map_channels: Sequence[OutputChannel],
+        building: bool,
         progress: Progress,
     ) -> None:
-        self.output, self.config, self.recipe, self.scratch = output, config, recipe, scratch
-        self.channels, self.map_index, self.build_index = list(channels), list(map_index), list(build_index)
+        self.output, self.config, self.recipe = output, config, recipe
+        self.map_channels, self.building = list(map_channels), building
         self.progress = progress
         self.entries: dict[str, _Entry] = {}
         self.done: list[str] = []
         self.failed: dict[str, EntryFailure] = {}
         self.pool: AlignmentPool | None = None
+        self._remote = ray.remote(num_cpus=config.actors.finish_cpus)
 
     # -- bookkeeping
     def _advance(self) -> None:
         self.progress.update(len(self.done) + len(self.failed), failed=len(self.failed))
 
     def fail(self, failure: EntryFailure) -> None:
-        """Drop the entry (its pending tasks cancelled) and record why it failed."""
+        """Drop the entry (its pending tasks cancelled, its slab files removed) and record why it failed."""
         entry = self.entries.pop(failure.entry_id, None)
         if entry is not None:
             for ref in entry.pending.values():
                 ray.cancel(ref)
-            if entry.dense is not None:
-                entry.dense.close()
+            if entry.slabs:
+                remove_partials(self.output, entry.entry_id)
         self.failed[failure.entry_id] = failure
         log.warning("predict-batch: %s failed: %s: %s", failure.entry_id, failure.error, failure.reason)
         self._advance()
 
     def close(self) -> None:
-        """Release the alignment actors and any dense outputs still open."""
+        """Release the alignment actors and remove any slab files left (entries that never finished)."""
         if self.pool is not None:
             self.pool.shutdown()
-        for entry in self.entries.values():
-            if entry.dense is not None:
-                entry.dense.close()
+        remove_partials(self.output)
 
-    # -- boxes in
-    def add(self, entry_id: str, meta: EntryMeta | EntryFailure, origins: np.ndarray, pred: np.ndarray) -> None:
-        """Stitch one entry's rows of a prediction batch; a failure row fails the entry."""
-        if entry_id in self.failed or entry_id in self.done:
+    # -- slabs in
+    def add(self, result: SlabResult | EntryFailure) -> None:
+        """Take one predicted slab (or an entry's failure); an entry with all its slabs is finished."""
+        if result.entry_id in self.failed or result.entry_id in self.done:
             return
-        if isinstance(meta, EntryFailure):
-            self.fail(meta)
+        if isinstance(result, EntryFailure):
+            self.fail(result)
             return
-        entry = self.entries.get(entry_id) or self._start(entry_id, meta)
-        if entry.stitcher is None:  # finished stitching, outputs pending
+        entry = self.entries.setdefault(result.entry_id, _Entry(result.entry_id, result.meta))
+        if entry.predicted:  # a slab predicted twice (a retried task): the first one counts
             return
-        entry.stitcher.add(origins, pred)
-        if entry.stitcher.done:
-            entry.stitcher = None
+        entry.slabs[result.slab.index] = result
+        if entry.predicted:
             self._finish(entry)
 
-    def _start(self, entry_id: str, meta: EntryMeta) -> _Entry:
-        entry = _Entry(entry_id, meta)
-        shape = meta.frame.shape
-        sinks = []
-        if self.map_index:
-            entry.dense = DenseSink(shape, len(self.map_index), directory=self.scratch)
-            sinks.append((entry.dense, np.asarray(self.map_index)))
-        if self.build_index and meta.sequence:
-            entry.candidates = candidate_sink(self.recipe.build)
-            sinks.append((entry.candidates, np.asarray(self.build_index)))
-
-        def sink(z0: int, values: np.ndarray) -> None:
-            for target, index in sinks:
-                target(z0, values[index])
-
-        entry.stitcher = self.recipe.stitcher(self.recipe.plan(shape), len(self.channels), sink)
-        self.entries[entry_id] = entry
-        return entry
-
-    # -- finishing
     def _finish(self, entry: _Entry) -> None:
         out = join(self.output, entry.entry_id)
         ensure_dir(out)
-        meta = entry.meta
-        remote = ray.remote(num_cpus=self.config.actors.finish_cpus)
-        if entry.dense is not None:
-            channels = [self.channels[i] for i in self.map_index]
-            urls = [join(out, f"{c.name}.mrc") for c in channels]
-            data = ray.put(np.asarray(entry.dense.data))
-            entry.dense.close()
-            entry.dense = None
-            entry.pending["maps"] = remote(write_maps).remote(
-                entry.entry_id, data, channels, meta.frame, meta.source_frame, urls, self.config.outputs.float16
-            )
-            entry.files.update({c.name: url for c, url in zip(channels, urls, strict=True)})
-        if entry.candidates is not None and meta.sequence is not None:
-            build = self.recipe.build
-            states, n_candidates = clustered_states(entry.candidates, meta.frame, build, source=entry.entry_id)
-            entry.candidates = None
-            if self.pool is None:
-                self.pool = AlignmentPool(self.config.actors.alignment, num_cpus=self.config.actors.alignment_cpus)
-            job = AlignmentJob(states, read_chains(meta.sequence), build.threading, entry.entry_id)
-            url = join(out, "model.cif")
-            entry.pending["model"] = remote(write_threaded_model).remote(entry.entry_id, self.pool.submit(job), url)
-            entry.files["model"] = url
-            entry.build.update(candidates=n_candidates, states=len(states))
-        self.poll()
+        urls = [join(out, f"{c.name}.mrc") for c in self.map_channels]
+        entry.files.update({c.name: url for c, url in zip(self.map_channels, urls, strict=True)})
+        entry.pending["maps"] = self._remote(finish_entry).remote(
+            entry.entry_id,
+            entry.meta,
+            list(entry.slabs.values()),
+            self.output,
+            self.map_channels,
+            urls,
+            self.config.outputs.float16,
+            self.recipe.build if self.building else None,
+        )
+
+    def _thread(self, entry: _Entry, finished: FinishedMaps) -> None:
+        """Thread the entry's sequence through its states on the alignment pool, then write the model."""
+        if self.pool is None:
+            self.pool = AlignmentPool(self.config.actors.alignment, num_cpus=self.config.actors.alignment_cpus)
+        chains = read_chains(entry.meta.sequence)
+        job = AlignmentJob(finished.states, chains, self.recipe.build.threading, entry.entry_id)
+        url = join(self.output, entry.entry_id, "model.cif")
+        entry.pending["model"] = self._remote(write_threaded_model).remote(entry.entry_id, self.pool.submit(job), url)
+        entry.files["model"] = url
+        entry.build.update(candidates=finished.candidates, states=len(finished.states))
 
     def poll(self, *, wait: bool = False) -> None:
         """Collect finished output tasks; an entry whose outputs are all written gets its summary."""
         for entry_id, entry in list(self.entries.items()):
-            if entry.stitcher is not None:
+            if not entry.pending:
                 continue
             refs = list(entry.pending.values())
-            if refs:
-                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=None if wait else 0)
-                if len(ready) < len(refs):
-                    continue
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=None if wait else 0)
+            if len(ready) < len(refs):
+                continue
             try:
                 results = {what: ray.get(ref) for what, ref in entry.pending.items()}
             except ray.exceptions.RayTaskError as exc:  # threading refused the sequence, or a task crashed
                 cause = exc.cause if getattr(exc, "cause", None) is not None else exc
                 self.fail(EntryFailure.of(entry_id, cause, input_stage=True))
                 continue
+            entry.pending.clear()
             failure = next((r for r in results.values() if isinstance(r, EntryFailure)), None)
             if failure is not None:
                 self.fail(failure)
                 continue
-            if "model" in results:
-                entry.build["model"] = results["model"]
             try:
+                maps = results.get("maps")
+                if isinstance(maps, FinishedMaps) and maps.states is not None:
+                    self._thread(entry, maps)
+                    continue
+                if "model" in results:
+                    entry.build["model"] = results["model"]
                 self._complete(entry)
             except Exception as exc:
                 self.fail(EntryFailure.of(entry_id, exc, input_stage=False))
 
     @property
     def busy(self) -> bool:
-        """Some entry has all its boxes and waits for its outputs to be written."""
-        return any(e.stitcher is None for e in self.entries.values())
+        """Some entry has all its slabs and waits for its outputs to be written."""
+        return any(e.pending for e in self.entries.values())
 
     def _complete(self, entry: _Entry) -> None:
         summary = {
@@ -209,7 +187,9 @@ class Driver:
             "models": list(self.config.models),
             "tiling": self.recipe.tiling.name,
             **self.recipe.report(),
-            "seconds_after_read": round(time.perf_counter() - entry.t0, 3),
+            "seconds_predict": round(sum(s.seconds for s in entry.slabs.values()), 3),
+            "predictor_peak_rss_mib": max(s.peak_rss_mib for s in entry.slabs.values()),
+            "seconds_after_predict": round(time.perf_counter() - entry.t0, 3),
             "build": entry.build or None,
             "cryoray_version": __version__,
         }

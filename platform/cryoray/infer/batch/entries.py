@@ -1,4 +1,4 @@
-"""What travels with an entry's boxes from its read task to the driver: typed, never JSON text."""
+"""What travels with an entry from its read task to the driver: typed, never JSON text."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ __all__ = ["EntryFailure", "EntryMeta"]
 
 @dataclass(frozen=True)
 class EntryMeta:
-    """What the read task learnt of an entry (every box row of the entry carries it).
+    """What the read task learnt of an entry (every slab of the entry carries it).
 
     Args:
         map: the map's source.
@@ -21,7 +21,8 @@ class EntryMeta:
         frame: the prepared grid the boxes were cut from.
         normalization: how the prepared map was normalised (its ``to_dict``), if it was.
         n_boxes: boxes of the entry.
-        read_seconds: reading, preparing and tiling time.
+        n_slabs: slabs the entry was predicted in (1 unless its map is large).
+        read_seconds: reading and preparing time.
     """
 
     map: str
@@ -30,6 +31,7 @@ class EntryMeta:
     frame: GridFrame
     normalization: dict[str, object] | None
     n_boxes: int
+    n_slabs: int
     read_seconds: float
 
     def to_dict(self) -> dict[str, object]:
@@ -41,6 +43,7 @@ class EntryMeta:
             "prepared_frame": self.frame.to_dict(),
             "normalization": self.normalization,
             "n_boxes": self.n_boxes,
+            "n_slabs": self.n_slabs,
             "seconds_read": self.read_seconds,
         }
 

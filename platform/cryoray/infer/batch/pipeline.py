@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from functools import partial
 
-import numpy as np
 import ray
 
 from cryoray.errors import ConfigError
@@ -17,7 +14,7 @@ from cryoray.infer.batch.driver import Driver
 from cryoray.infer.batch.entries import EntryFailure
 from cryoray.infer.batch.locations import done_entries, ensure_dir, join, write_json
 from cryoray.infer.batch.predicting import PredictActor
-from cryoray.infer.batch.reading import tile_entry
+from cryoray.infer.batch.reading import read_entry
 from cryoray.infer.batch_config import BatchInferConfig, BatchRow
 from cryoray.infer.channels import OutputChannel, build_channels, output_channels
 from cryoray.infer.predictor import Predictor
@@ -70,14 +67,12 @@ def plan_channels(
     return channels, list(range(len(wanted))), build_index
 
 
-def _stream(driver: Driver, predictions: ray.data.Dataset) -> None:
-    """Hand each prediction batch's rows to the driver, entry by entry; then wait for the last outputs."""
-    for batch in predictions.iter_batches(batch_size=None, batch_format="numpy"):
-        ids = batch["entry_id"]
-        for entry_id in dict.fromkeys(ids.tolist()):
-            where = np.flatnonzero(ids == entry_id)
+def _stream(driver: Driver, results: ray.data.Dataset) -> None:
+    """Hand each predicted slab (a small record, no voxels) to the driver; then wait for the last outputs."""
+    for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
+        for entry_id, result in zip(batch["entry_id"], batch["result"], strict=True):
             try:
-                driver.add(entry_id, batch["meta"][where[0]], batch["origin"][where], batch["pred"][where])
+                driver.add(result)
             except Exception as exc:
                 failure = EntryFailure.of(entry_id, exc, input_stage=True)
                 if not failure.input_fault:
@@ -86,8 +81,8 @@ def _stream(driver: Driver, predictions: ray.data.Dataset) -> None:
         driver.poll()
     while driver.busy:
         driver.poll(wait=True)
-    for entry_id, entry in list(driver.entries.items()):  # boxes missing: a bug
-        missing = "stitching incomplete" if entry.stitcher is not None else "outputs never collected"
+    for entry_id, entry in list(driver.entries.items()):  # slabs missing: a bug
+        missing = "slabs missing" if not entry.predicted else "outputs never collected"
         driver.fail(EntryFailure(entry_id, "InternalError", missing, input_fault=False))
 
 
@@ -98,7 +93,6 @@ def run_batch_inference(
     *,
     address: str | None = None,
     num_cpus: int | None = None,
-    scratch_dir: str | None = None,
     progress: bool = True,
 ) -> dict[str, object]:
     """Predict every entry of ``manifest`` not yet done under ``output``; return the run's report.
@@ -122,9 +116,8 @@ def run_batch_inference(
     skipped = done_entries(output)
     todo = [r for r in rows if r.entry_id not in skipped]
     log.info("predict-batch: %d entries, %d already done, %d to do", len(rows), len(rows) - len(todo), len(todo))
-    scratch = tempfile.mkdtemp(prefix="cryoray-batch-", dir=scratch_dir)
     line = Progress("predict-batch", len(todo), unit="entries", enabled=progress and bool(todo))
-    driver = Driver(output, config, recipe, channels, map_index, build_index, scratch, line)
+    driver = Driver(output, config, recipe, channels[: len(map_index)], bool(build_index), line)
     try:
         if todo:
             ensure_ray(address, num_cpus)
@@ -132,33 +125,37 @@ def run_batch_inference(
             items = [{"row": r.model_dump_json()} for r in todo]
             entries = ray.data.from_items(items, override_num_blocks=len(items))
             # this run's settings (its datasets' own context, not the process's): entry metadata rides
-            # with every box as a typed object (pickled, said so rather than warned about), and one
+            # with every slab as a typed object (pickled, said so rather than warned about), and one
             # progress line of entries rather than Ray Data's per-operator bars redrawn over it
             entries.context.enable_fallback_to_arrow_object_ext_type = True
             entries.context.enable_progress_bars = not line.enabled
-            boxes = entries.flat_map(
-                partial(tile_entry, config=config, recipe=recipe, building=bool(build_index)),
+            slabs = entries.flat_map(
+                partial(read_entry, config=config, recipe=recipe, building=bool(build_index)),
                 num_cpus=actors.read_cpus,
             )
-            predictions = boxes.map_batches(
+            results = slabs.map_batches(
                 PredictActor,
                 fn_constructor_kwargs={
                     "directories": directories,
                     "channels": channels,
+                    "map_index": map_index,
+                    "build_index": build_index,
+                    "recipe": recipe,
+                    "output": output,
                     "device": config.infer.device,
                     "precision": config.infer.precision,
+                    "batch_size": config.infer.batch_size,
                 },
-                batch_size=config.infer.batch_size,
+                batch_size=1,
                 batch_format="numpy",
                 concurrency=actors.predictors,
                 num_cpus=actors.cpus_per_predictor,
                 num_gpus=actors.gpus_per_predictor or None,
             )
-            _stream(driver, predictions)
+            _stream(driver, results)
     finally:
         line.close()
         driver.close()
-        shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.perf_counter() - t0
     failures = [f.to_dict() for f in sorted(driver.failed.values(), key=lambda f: f.entry_id)]
     report = {

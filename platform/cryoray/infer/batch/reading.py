@@ -1,4 +1,9 @@
-"""The read task (Ray Data ``flat_map``, one per entry): read, prepare and cut a map into box rows."""
+"""The read task (Ray Data ``flat_map``, one per entry): read and prepare a map, hand it on in slabs.
+
+A map goes on whole (one row) unless it is larger than ``actors.slab_voxels``: then in slabs
+(:meth:`~cryoray.infer.TilePlan.slabs`), each with the input sections its boxes read, so that
+several predictor actors share one large map instead of one actor holding up the pool.
+"""
 
 from __future__ import annotations
 
@@ -17,21 +22,13 @@ from cryoray.io.mrc import read_map
 from cryoray.modelbuild import read_chains
 from cryoray.pipelines.entry import _retry
 
-__all__ = ["tile_entry"]
+__all__ = ["read_entry"]
 log = logging.getLogger(__name__)
 
-#: boxes cut per slice of the prepared map (bounds the task's copies, not the rows it returns)
-_CUT = 64
 
-
-def _failure_row(failure: EntryFailure, box: int) -> dict[str, object]:
-    """One dummy box carrying the failure to the driver (through the predictors, like every row)."""
-    return {
-        "entry_id": failure.entry_id,
-        "origin": np.zeros(3, np.int64),
-        "box": np.zeros((box, box, box), np.float32),
-        "meta": failure,
-    }
+def _failure_row(failure: EntryFailure) -> dict[str, object]:
+    """The row that carries a failure to the driver (through the predictors, like every row)."""
+    return {"entry_id": failure.entry_id, "meta": failure, "slab": None, "data": np.zeros((1, 1, 1), np.float32)}
 
 
 def _read(row: BatchRow, config: BatchInferConfig) -> DensityMap | list[DensityMap]:
@@ -43,11 +40,11 @@ def _read(row: BatchRow, config: BatchInferConfig) -> DensityMap | list[DensityM
     return attempt(row.map)
 
 
-def tile_entry(item: dict[str, str], *, config: BatchInferConfig, recipe: Recipe, building: bool) -> list[dict]:
-    """One entry → its box rows ``{entry_id, origin, box, meta: EntryMeta}``, or one failure row; never raises.
+def read_entry(item: dict[str, str], *, config: BatchInferConfig, recipe: Recipe, building: bool) -> list[dict]:
+    """One entry → its slab rows ``{entry_id, meta: EntryMeta, slab: Slab, data}``, or one failure row; never raises.
 
-    The sequence is read here too when a model is built for the entry, so a bad FASTA fails the
-    entry before its boxes are predicted.
+    ``data`` is the prepared map's z-sections the slab's boxes read. The sequence is read here
+    too when a model is built for the entry, so a bad FASTA fails the entry before it is predicted.
     """
     row = BatchRow.model_validate_json(item["row"])
     try:
@@ -59,6 +56,7 @@ def tile_entry(item: dict[str, str], *, config: BatchInferConfig, recipe: Recipe
         prepared = prepare_input(density, recipe.prepare, source=row.map)
         data = prepared.passes[0].data
         plan = recipe.plan(data.shape)
+        slabs = plan.slabs(max(1, config.actors.slab_voxels // (data.shape[1] * data.shape[2])))
         normalization = prepared.record.normalization
         meta = EntryMeta(
             map=row.map,
@@ -67,14 +65,11 @@ def tile_entry(item: dict[str, str], *, config: BatchInferConfig, recipe: Recipe
             frame=prepared.density.frame,
             normalization=None if normalization is None else normalization.to_dict(),
             n_boxes=len(plan),
+            n_slabs=len(slabs),
             read_seconds=round(time.perf_counter() - t0, 3),
         )
-        return [
-            {"entry_id": row.entry_id, "origin": origin.astype(np.int64), "box": box[0], "meta": meta}
-            for origins, boxes in plan.batches(data, _CUT)
-            for origin, box in zip(origins, boxes, strict=True)
-        ]
+        return [{"entry_id": row.entry_id, "meta": meta, "slab": s, "data": data[s.read_lo : s.read_hi]} for s in slabs]
     except Exception as exc:
         if not isinstance(exc, InputError):
             log.exception("internal error on %s", row.entry_id)
-        return [_failure_row(EntryFailure.of(row.entry_id, exc, input_stage=True), recipe.tiling.box)]
+        return [_failure_row(EntryFailure.of(row.entry_id, exc, input_stage=True))]
