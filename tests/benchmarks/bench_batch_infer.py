@@ -1,23 +1,26 @@
 """Benchmark: batch inference — real maps end to end, the driver's CPU per voxel, 1 vs 2 predictor
 actors, and a predictor's peak memory against map size.
 
-    .venv/bin/python -m tests.benchmarks.bench_batch_infer [--cpus 2] [--sizes 100 200 300 400 500]
+    .venv/bin/python -m tests.benchmarks.bench_batch_infer [--cpus 2] [--build] [--sizes 100 200 300 400 500]
         [--copies 6] [--scale-size 128] [--slab-voxels 4000000] [--json] [--smoke]
 
 (from the repository root; ``--smoke``: size 64 in 4 slabs, two copies of a 48³ map, the real-map
 run on EMD-21457's segment (with a FASTA: a threaded model) and EMD-3001 (fails)).
 
 1. **real**: every real map of ../shared/data/real with a tiny random-weight SegFormer3D (32³
-   boxes, atom + amino-acid heads, as tests/infer), P(Cα) maps and threaded models; unreadable
+   boxes, atom + amino-acid heads, as tests/infer), P(Cα) maps (and with ``--build`` threaded
+   models: slow, a random network's candidates are everywhere); unreadable
    maps (EMD-3001: non-orthogonal cell) fail, as in any run. Entries per minute.
 2. **scaling**: ``--copies`` entries of a ``--scale-size``³ map with a tiny random UNETR++ (16³
    boxes), with 1 and then 2 predictor actors of 1 CPU each: entries per minute, and the ratio.
 3. **memory**: one entry per ``--sizes`` N (an N³ map at 1 Å: EMD-21457's segment repeated to
    fill it, so every box holds real density) with ``actors.slab_voxels`` = ``--slab-voxels``: the
    predictor actor's peak RSS (from the entry's summary) and the driver's CPU seconds per 10⁹
-   voxels (its process CPU time over the run, model check and Ray start-up included).
+   voxels (its process CPU time over the run, model check included); then the largest map once
+   more with two predictor actors: how many took its slabs, and the speed-up.
 
-With ``--json`` the last line is one JSON object ``{"real": …, "scaling": […], "memory": […]}``.
+With ``--json`` the last line is one JSON object ``{"real": …, "scaling": […], "memory": […],
+"large_map_two_predictors": …}``.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--entries", nargs="+", help="real-map run: only these entries (as the manifest names them)")
+    parser.add_argument("--build", action="store_true", help="real-map run: thread models too")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 200, 300, 400, 500])
     parser.add_argument("--copies", type=int, default=6, help="entries of the scaling run")
     parser.add_argument("--scale-size", type=int, default=128, help="edge of the scaling run's maps (voxels)")
@@ -89,6 +93,7 @@ def main() -> None:
         parser,
         {
             "entries": ["EMD-21457-emd_21457_seg", "EMD-3001"],
+            "build": True,
             "sizes": [64],
             "copies": 2,
             "scale_size": 48,
@@ -110,7 +115,7 @@ def main() -> None:
         settings = {
             "models": [str(segment)],
             "infer": infer,
-            "outputs": {"maps": ["atom_CA"], "model": True},
+            "outputs": {"maps": ["atom_CA"], "model": args.build},
             "build": {"candidates": {"threshold": 0.26}},
             "actors": {"cpus_per_predictor": 1, "read_cpus": 0.5, "finish_cpus": 0.25, "alignment_cpus": 0.25},
         }
@@ -127,7 +132,13 @@ def main() -> None:
             settings = {
                 "models": [str(enhance)],
                 "infer": infer,
-                "actors": {"predictors": predictors, "cpus_per_predictor": 1, "read_cpus": 0.25, "finish_cpus": 0.25},
+                "actors": {
+                    "predictors": predictors,
+                    "cpus_per_predictor": 1,
+                    "read_cpus": 0.25,
+                    "finish_cpus": 0.25,
+                    "wait_for_predictors_s": 600,  # both up before the first entry: a fair start
+                },
             }
             report, driver_cpu = run(manifest, tmp_path / f"scale-out-{predictors}", settings)
             row = {
@@ -166,6 +177,19 @@ def main() -> None:
             }
             memory.append(row)
             print(json.dumps(row), flush=True)
+            if size == args.sizes[-1]:  # the largest map again, its slabs shared by two predictors
+                settings["actors"] |= {"predictors": 2, "wait_for_predictors_s": 600}
+                out = tmp_path / f"shared-out-{size}"
+                report, _ = run(manifest, out, settings)
+                summary = json.loads((out / f"N{size}" / "summary.json").read_text())
+                results["large_map_two_predictors"] = shared = {
+                    "size": size,
+                    "slabs": summary["n_slabs"],
+                    "predictors_used": len(summary["predictors"]),
+                    "seconds": report["seconds"],
+                    "speedup": round(row["seconds"] / report["seconds"], 2),
+                }
+                print(json.dumps(shared), flush=True)
             source.unlink()
         results["memory"] = memory
     ray.shutdown()

@@ -148,12 +148,14 @@ def test_enhancement_model_writes_the_enhanced_map(ray_local, enhance_checkpoint
 
 def test_large_map_in_slabs_on_two_predictors_equals_it_whole(ray_local, enhance_checkpoint, tmp_path) -> None:
     """``actors.slab_voxels`` below the map's size: the map goes to the predictors in z-slabs (16³
-    boxes, 50 sections: 3 slabs), predicted by two actors and merged by the finish task; the enhanced
-    map is the one the whole map gives, and no slab file is left under the output."""
+    boxes, 50 sections: 3 slabs), on two actors (which gets which is timing: the slabs are short
+    here; bench_batch_infer shows a large map's slabs shared), merged by the finish task; the
+    enhanced map is the one the whole map gives, and no slab file is left under the output."""
     source = REAL / ENTRIES["EMD-21457-orig0"][0]
     manifest = write_manifest(tmp_path / "m.csv", [("EMD-21457", source, "")])
     outputs = {}
-    for name, actors in {"whole": {}, "slabs": {"slab_voxels": 15 * 42 * 51, "predictors": 2}}.items():
+    slabs = {"slab_voxels": 15 * 42 * 51, "predictors": 2}
+    for name, actors in {"whole": {}, "slabs": slabs}.items():
         cfg = config(enhance_checkpoint, outputs={"maps": "all"})
         cfg = cfg.model_copy(update={"actors": cfg.actors.model_copy(update=actors)})
         report = run_batch_inference(str(manifest), str(tmp_path / name), cfg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
 
 from cryoray.config import Section
 from cryoray.infer.config import InferConfig
@@ -63,6 +63,8 @@ class BatchActors(Section):
         slab_voxels: prepared maps larger than this go to the predictors in z-slabs of about
             this many voxels (none shallower than a box), predicted by several actors at once and
             merged; it also bounds what one actor stitches (``4 × slab_voxels`` bytes per channel).
+        wait_for_predictors_s: hold the first slab until every predictor actor is up (at most this
+            long, then the run fails); 0: start as soon as one is (the others join when ready).
     """
 
     predictors: PositiveInt = 1
@@ -73,6 +75,7 @@ class BatchActors(Section):
     alignment: PositiveInt = 1
     alignment_cpus: PositiveFloat = 0.5
     slab_voxels: PositiveInt = 64 * 1024**2
+    wait_for_predictors_s: NonNegativeInt = 0
 
 
 class BatchInferConfig(Section):

@@ -189,6 +189,7 @@ class Driver:
             **self.recipe.report(),
             "seconds_predict": round(sum(s.seconds for s in entry.slabs.values()), 3),
             "predictor_peak_rss_mib": max(s.peak_rss_mib for s in entry.slabs.values()),
+            "predictors": sorted({s.predictor for s in entry.slabs.values()}),
             "seconds_after_predict": round(time.perf_counter() - entry.t0, 3),
             "build": entry.build or None,
             "cryoray_version": __version__,

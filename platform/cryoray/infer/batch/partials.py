@@ -45,6 +45,7 @@ class SlabResult:
         candidates: URL of the slab's Cα candidates (None when no model is built).
         seconds: predicting and stitching time.
         peak_rss_mib: the predictor actor's peak resident memory so far (its whole life, all slabs).
+        predictor: which actor predicted it (``host:pid``).
     """
 
     entry_id: str
@@ -54,6 +55,7 @@ class SlabResult:
     candidates: str | None
     seconds: float
     peak_rss_mib: float
+    predictor: str
 
 
 def slab_url(output: str, entry_id: str, index: int, what: str) -> str:

@@ -129,10 +129,14 @@ def run_batch_inference(
             # progress line of entries rather than Ray Data's per-operator bars redrawn over it
             entries.context.enable_fallback_to_arrow_object_ext_type = True
             entries.context.enable_progress_bars = not line.enabled
+            if actors.wait_for_predictors_s:
+                entries.context.wait_for_min_actors_s = actors.wait_for_predictors_s
+            # one slab a block: a block goes to one actor whole, and the slabs of a large map must
+            # be free to go to different actors (a streaming split, no shuffle)
             slabs = entries.flat_map(
                 partial(read_entry, config=config, recipe=recipe, building=bool(build_index)),
                 num_cpus=actors.read_cpus,
-            )
+            ).repartition(target_num_rows_per_block=1)
             results = slabs.map_batches(
                 PredictActor,
                 fn_constructor_kwargs={
@@ -148,7 +152,9 @@ def run_batch_inference(
                 },
                 batch_size=1,
                 batch_format="numpy",
-                concurrency=actors.predictors,
+                # one slab at a time per actor: a slab is minutes of work on a large map, and one
+                # queued behind a busy actor would wait while another actor is idle
+                compute=ray.data.ActorPoolStrategy(size=actors.predictors, max_tasks_in_flight_per_actor=1),
                 num_cpus=actors.cpus_per_predictor,
                 num_gpus=actors.gpus_per_predictor or None,
             )

@@ -11,7 +11,9 @@ of boxes, the open sections, and the slab's input (bounded by ``actors.slab_voxe
 from __future__ import annotations
 
 import logging
+import os
 import resource
+import socket
 import tempfile
 import time
 from collections.abc import Sequence
@@ -111,4 +113,6 @@ class PredictActor:
             if dense is not None:
                 dense.close()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-        return SlabResult(entry_id, meta, slab, maps, cands, round(time.perf_counter() - t0, 3), round(peak, 1))
+        seconds = round(time.perf_counter() - t0, 3)
+        actor = f"{socket.gethostname()}:{os.getpid()}"
+        return SlabResult(entry_id, meta, slab, maps, cands, seconds, round(peak, 1), actor)
