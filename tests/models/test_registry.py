@@ -30,7 +30,11 @@ class Holder(Section):
 def test_names_match_the_config_union_and_the_tiny_table() -> None:
     union = typing.get_args(typing.get_args(ModelConfig)[0])
     assert {cls.model_fields["name"].default for cls in union} == set(MODEL_NAMES)
-    assert set(TINY) == set(MODEL_NAMES) == {"unetr", "unet", "unetrpp", "cryoten", "cryo2struct", "segformer3d"}
+    assert (
+        set(TINY)
+        == set(MODEL_NAMES)
+        == {"unetr", "unet", "unetrpp", "cryoten", "cryo2struct", "segformer3d", "cryores"}
+    )
 
 
 def test_a_bare_name_gives_the_published_network() -> None:

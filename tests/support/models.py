@@ -40,6 +40,7 @@ _TINY_MODELS: dict[str, dict] = {
         "decoder_proj_sizes": [8, 8, 4],
     },
     "cryo2struct": {"name": "cryo2struct", "embed_dim": 16, "num_heads": 2, "mlp_dim": 32, "base_filters": 2},
+    "cryores": {"name": "cryores", "channels": [4, 8, 16], "num_res_units": 1, "hidden_size": 8},
     "segformer3d": {
         "name": "segformer3d",
         "embed_dims": [8, 16],

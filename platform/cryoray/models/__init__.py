@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cryoray.models.config import (
     Cryo2StructConfig,
+    CryoResConfig,
     CryoTENConfig,
     ModelConfig,
     SegFormer3DConfig,
@@ -16,6 +17,7 @@ from cryoray.models.registry import MODEL_NAMES, build_model
 __all__ = [
     "MODEL_NAMES",
     "Cryo2StructConfig",
+    "CryoResConfig",
     "CryoTENConfig",
     "ModelConfig",
     "SegFormer3DConfig",

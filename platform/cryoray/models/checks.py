@@ -16,6 +16,7 @@ __all__ = [
     "UNETR_PATCH_SIZE",
     "LayerSpec",
     "check_cryo2struct",
+    "check_cryores",
     "check_cryoten",
     "check_input",
     "check_segformer3d",
@@ -132,6 +133,28 @@ def check_unet(
             f"`residual` adds the input to the output: `out_channels` ({out_channels}) must equal "
             f"`in_channels` ({in_channels})."
         )
+
+
+def check_cryores(
+    *,
+    in_channels: int,
+    img_size: int,
+    channels: Sequence[int],
+    num_res_units: int,
+    hidden_size: int,
+    dropout_rate: float,
+    norm: LayerSpec,
+    act: LayerSpec,
+) -> None:
+    """Refuse a CryoRes network without two levels or whose box does not halve evenly at every level."""
+    _positive(in_channels=in_channels, img_size=img_size, num_res_units=num_res_units, hidden_size=hidden_size)
+    _positive_list("channels", channels)
+    if len(channels) < 2:
+        raise ValueError(f"`channels` needs at least 2 levels (one downsampling), got {list(channels)}.")
+    _dropout(dropout_rate)
+    _layer("norm", norm)
+    _layer("act", act)
+    _multiple(img_size, 2 ** (len(channels) - 1), "the downsampling of its `channels` levels (2 per level)")
 
 
 def check_unetrpp(

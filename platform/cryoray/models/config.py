@@ -19,6 +19,7 @@ from cryoray.config import Section
 from cryoray.models.checks import (
     LayerSpec,
     check_cryo2struct,
+    check_cryores,
     check_cryoten,
     check_segformer3d,
     check_unet,
@@ -28,6 +29,7 @@ from cryoray.models.checks import (
 
 __all__ = [
     "Cryo2StructConfig",
+    "CryoResConfig",
     "CryoTENConfig",
     "ModelConfig",
     "NetworkConfig",
@@ -288,6 +290,36 @@ class Cryo2StructConfig(NetworkConfig):
     norm: LayerSpec = "instance"
 
 
+class CryoResConfig(NetworkConfig):
+    """CryoRes's local-resolution network: global resolution, relative local resolution and mask heads.
+
+    The paper gives the heads, not the layers; see :class:`cryoray.models.cryores.CryoResModel`
+    (a residual 3D U-Net of MONAI blocks plus a pooled global head).
+
+    Args:
+        in_channels: input channels. Defaults to 1.
+        img_size: box side in voxels, a multiple of ``2 ** (len(channels) - 1)``. Defaults to 64.
+        channels: channels per level, finest first. Defaults to (16, 32, 64, 128).
+        num_res_units: convolutions per residual unit. Defaults to 2.
+        hidden_size: width of the global head's hidden layer. Defaults to 64.
+        dropout_rate: dropout in every unit. Defaults to 0.0.
+        norm: normalisation. Defaults to ``"instance"``.
+        act: activation. Defaults to ``"prelu"``.
+    """
+
+    check = staticmethod(check_cryores)
+
+    name: Literal["cryores"] = "cryores"
+    in_channels: int = 1
+    img_size: int = 64
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    num_res_units: int = 2
+    hidden_size: int = 64
+    dropout_rate: float = 0.0
+    norm: LayerSpec = "instance"
+    act: LayerSpec = "prelu"
+
+
 def _known_name(data: object, handler: Callable[[object], NetworkConfig]) -> NetworkConfig:
     """Report an unknown or missing ``name`` at ``<section>.name``, listing the choices."""
     if isinstance(data, dict) and data.get("name") not in _NAMES:
@@ -303,7 +335,7 @@ def _known_name(data: object, handler: Callable[[object], NetworkConfig]) -> Net
 
 #: Any model config, picked by its ``name``.
 ModelConfig = Annotated[
-    UNETRConfig | UNetConfig | UNETRPPConfig | SegFormer3DConfig | CryoTENConfig | Cryo2StructConfig,
+    UNETRConfig | UNetConfig | UNETRPPConfig | SegFormer3DConfig | CryoTENConfig | Cryo2StructConfig | CryoResConfig,
     Field(discriminator="name"),
     WrapValidator(_known_name),
 ]

@@ -6,6 +6,7 @@ from torch import nn
 
 from cryoray.models.config import ModelConfig, NetworkConfig
 from cryoray.models.cryo2struct import Cryo2StructModel
+from cryoray.models.cryores import CryoResModel
 from cryoray.models.cryoten import CryoTENModel
 from cryoray.models.segformer3d import SegFormer3DModel
 from cryoray.models.unet import UNetModel
@@ -21,6 +22,7 @@ _NETWORKS: dict[str, type[nn.Module]] = {
     "segformer3d": SegFormer3DModel,
     "cryoten": CryoTENModel,
     "cryo2struct": Cryo2StructModel,
+    "cryores": CryoResModel,
 }
 
 #: The names a config's ``model.name`` may take.
