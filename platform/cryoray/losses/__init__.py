@@ -1,4 +1,4 @@
-"""Training losses: class-weighted cross-entropy, masked MSE, and weighted sums built from config.
+"""Training losses: class-weighted cross-entropy, masked MSE, weighted sums built from config, and CryoRes's.
 
 SSIM is MONAI's :class:`monai.losses.SSIMLoss` (3D) and SmoothL1 torch's; :func:`build_loss`
 puts any of them into one :class:`CombinedLoss`.
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from cryoray.losses.combined import CombinedLoss, LossOutput, build_loss
 from cryoray.losses.config import LossConfig, LossTermConfig
+from cryoray.losses.cryores import CryoResLoss, log_absolute_error
 from cryoray.losses.masked_mse import MaskedMSELoss
 from cryoray.losses.weighted_ce import WeightedCrossEntropyLoss, class_weights
 
 __all__ = [
     "CombinedLoss",
+    "CryoResLoss",
     "LossConfig",
     "LossOutput",
     "LossTermConfig",
@@ -20,4 +22,5 @@ __all__ = [
     "WeightedCrossEntropyLoss",
     "build_loss",
     "class_weights",
+    "log_absolute_error",
 ]
