@@ -1,5 +1,5 @@
 """Measures of maps and models: fit of a model in a map, voxel classification, map-to-map scores,
-FSC, local resolution, map–model correlations and Q-scores."""
+FSC, local resolution and CryoRes's scores of it, map–model correlations and Q-scores."""
 
 from __future__ import annotations
 
@@ -23,7 +23,10 @@ __all__ = [
     "fit_check",
     "fsc",
     "local_resolution",
+    "local_resolution_rmse",
     "map_model_correlations",
+    "mask_iou",
+    "mask_miou",
     "pearson",
     "q_score",
     "soft_edge_mask",
@@ -45,6 +48,9 @@ _LAZY = {
     "soft_edge_mask": "cryoray.metrics.shell_correlation",
     "LocalResolution": "cryoray.metrics.local_resolution",
     "local_resolution": "cryoray.metrics.local_resolution",
+    "local_resolution_rmse": "cryoray.metrics.cryores",
+    "mask_iou": "cryoray.metrics.cryores",
+    "mask_miou": "cryoray.metrics.cryores",
     "MapModelCorrelations": "cryoray.metrics.map_model",
     "cc_mask_radius": "cryoray.metrics.map_model",
     "map_model_correlations": "cryoray.metrics.map_model",
