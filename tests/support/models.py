@@ -9,11 +9,14 @@ from typing import ClassVar
 
 import torch
 from pydantic import TypeAdapter
+from safetensors.torch import save_file
 from torch import nn
 
+from cryoray.bundle import WEIGHTS, Bundle, Preprocessing, provenance, write_bundle
 from cryoray.infer import HeadSpec, Predictor
 from cryoray.models import ModelConfig, build_model
 from cryoray.models.config import NetworkConfig
+from cryoray.preprocessing.tiling import Tiling
 from cryoray.train.checkpoints import TrainingState, save_checkpoint
 
 #: One small, fast network per model name, as a config's ``model`` section; each takes 16³ boxes and 32³ ones.
@@ -156,3 +159,31 @@ def write_segment_checkpoint(directory: Path) -> Path:
 def write_enhance_checkpoint(directory: Path) -> Path:
     """A random-weight ENHANCE_MODEL with one regression head onto the simulated map."""
     return write_checkpoint(directory, ENHANCE_MODEL, ENHANCE_TARGETS)
+
+
+#: CryoRes's heads as its bundles state them: two regression heads (Å) and the two-class mask (no store labels yet)
+CRYORES_HEADS = (
+    HeadSpec("global", 1),
+    HeadSpec("relative", 1),
+    HeadSpec("mask", 2, class_names=("background", "molecule")),
+)
+
+
+def write_cryores_bundle(directory: Path, *, seed: int = 0, global_resolution: float = 5.0) -> Path:
+    """A model bundle of the tiny CryoRes network with random weights: 16³ boxes every 8 voxels, 1 Å.
+
+    The global head's output bias is ``global_resolution`` (Å), so resolutions come out positive.
+    """
+    torch.manual_seed(seed)
+    model = build_model(TINY["cryores"])
+    with torch.no_grad():
+        model.global_head[-1].bias.fill_(global_resolution)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, directory / WEIGHTS)
+    preprocessing = Preprocessing(voxel_size=1.0, percentile=99.0, tiling=Tiling("custom", box=16, stride=8))
+    network = TINY["cryores"].model_dump(mode="json")
+    write_bundle(
+        directory,
+        Bundle(network, CRYORES_HEADS, preprocessing, provenance(source={"made_by": "tests: random weights"})),
+    )
+    return directory

@@ -23,6 +23,9 @@ The pieces, for the CLI, Ray Data batch inference and Ray Serve alike:
 * :func:`predict_map` (``whole_map.py``): prepare (1 Å, normalise, optional mask) → tile →
   predict → stitch, for one map or two half maps; :meth:`MapPrediction.on_source_frame` puts an
   output back on the input's grid (``frame.py``), so it overlays the input exactly.
+* :func:`predict_local_resolution` (``local_resolution.py``): a CryoRes model over a whole map,
+  post-processed as the paper (global + relative local resolution, times the molecular mask) on
+  the input's grid.
 * :func:`build_from_map` (``building.py``): Cα candidates + amino-acid rows → HMM states →
   threaded Cα model, without whole probability maps.
 * :class:`InferConfig` (``config.py``): tiling preset, blending, batch size, device, precision;
@@ -44,6 +47,12 @@ if TYPE_CHECKING:
     from cryoray.infer.errors import ModelReferenceError
     from cryoray.infer.frame import to_source_frame
     from cryoray.infer.inputs import PreparedInput, average_halves, prepare_input
+    from cryoray.infer.local_resolution import (
+        aggregate_local_resolution,
+        local_resolution_map,
+        predict_local_resolution,
+        predicted_local_resolution,
+    )
     from cryoray.infer.masks import keep_input, mask_on
     from cryoray.infer.predictor import Predictor, resolve_device
     from cryoray.infer.recipe import Recipe
@@ -71,15 +80,19 @@ _SOURCES = {
     "Recipe": "recipe",
     "Stitcher": "stitching",
     "TilePlan": "stitching",
+    "aggregate_local_resolution": "local_resolution",
     "average_halves": "inputs",
     "blend_weights": "stitching",
     "build_channels": "channels",
     "build_from_map": "building",
     "keep_input": "masks",
+    "local_resolution_map": "local_resolution",
     "mask_on": "masks",
     "output_channels": "channels",
     "parse_reference": "reference",
+    "predict_local_resolution": "local_resolution",
     "predict_map": "whole_map",
+    "predicted_local_resolution": "local_resolution",
     "predict_states": "building",
     "prepare_input": "inputs",
     "resolve_device": "predictor",
@@ -105,16 +118,20 @@ __all__ = [
     "Recipe",
     "Stitcher",
     "TilePlan",
+    "aggregate_local_resolution",
     "average_halves",
     "blend_weights",
     "build_channels",
     "build_from_map",
     "keep_input",
+    "local_resolution_map",
     "mask_on",
     "output_channels",
     "parse_reference",
+    "predict_local_resolution",
     "predict_map",
     "predict_states",
+    "predicted_local_resolution",
     "prepare_input",
     "resolve_device",
     "resolve_reference",
