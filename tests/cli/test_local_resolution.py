@@ -1,4 +1,5 @@
-"""`cryoray local-resolution`: the output's frame, the --json contract, pictures, one-line errors with exit 2.
+"""`cryoray local-resolution`: the output's frame, the --json contract, pictures, one-line errors with exit 2;
+half maps, or one map with a (random-weight, tiny) CryoRes bundle.
 
 No real half maps are available: halves are synthetic (a real map low-passed to 4 Å plus
 independent noise per half, :func:`~cryoray.preprocessing.synthetic_halves.synthetic_halves`).
@@ -17,6 +18,7 @@ from cryoray.io import read_map, write_map
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.preprocessing.synthetic_halves import synthetic_halves
 from tests.support.data import BAD_INPUTS, REAL_MAPS, real
+from tests.support.models import write_cryores_bundle, write_enhance_checkpoint
 
 KEYS = ["output", "pictures", "unit", "median", "p5", "p25", "p75", "p95", "best_possible", "worst_possible"]
 
@@ -107,3 +109,66 @@ def test_existing_output_is_refused_before_work(tmp_path, capsys, halves_3488) -
     assert main(["local-resolution", *halves_3488, "-o", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
     assert out.read_bytes() == b"keep"
+
+
+@pytest.fixture(scope="module")
+def cryores_bundle(tmp_path_factory) -> str:
+    return str(write_cryores_bundle(tmp_path_factory.mktemp("bundles") / "cryores"))
+
+
+@pytest.fixture(scope="module")
+def small_map(tmp_path_factory) -> str:
+    """A 20 x 18 x 22 (x, y, z) map of 1.3 Å voxels placed off zero."""
+    frame = GridFrame((22, 18, 20), (1.3, 1.3, 1.3), (5.2, -3.9, 2.6))
+    data = np.random.default_rng(1).normal(size=frame.shape).astype(np.float32)
+    path = tmp_path_factory.mktemp("maps") / "map.mrc"
+    write_map(path, DensityMap(data, frame))
+    return str(path)
+
+
+def test_single_map_with_a_cryores_model(tmp_path, capsys, cryores_bundle, small_map) -> None:
+    out = tmp_path / "locres.mrc"
+    argv = ["local-resolution", small_map, "-o", str(out), "--model", cryores_bundle, "--device", "cpu", "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report)[:8] == KEYS[:8]
+    assert report["model"] == cryores_bundle and report["mask_threshold"] == 0.5
+    assert (report["box"], report["stride"]) == (16, 8)  # the bundle's tiling
+    assert report["tiling"] == "custom" and report["preprocessing_from"]["box"] == "bundle"
+    written = read_map(out)
+    assert written.frame == read_map(small_map).frame  # the input's frame exactly
+    inside = written.data != 0
+    assert report["n_voxels"] == int(inside.sum()) and 0 < inside.sum() < inside.size
+    assert 3.0 < report["median"] < 7.0  # the global head's bias (5 Å) plus small random relative values
+    assert (tmp_path / "locres_histogram.png").is_file() and (tmp_path / "locres_slices.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["SECOND", "--model", "MODEL"], "one MAP with --model"),
+        ([], "two half maps"),
+        (["--model", "MODEL", "--threshold", "0.143"], "--threshold/--mask"),
+        (["--model", "MODEL", "--mask-threshold", "0"], "--mask-threshold"),
+    ],
+    ids=["two-maps-with-model", "one-map-without-model", "fsc-threshold-with-model", "mask-threshold-0"],
+)
+def test_single_map_mode_refusals_exit_2_with_one_line(tmp_path, capsys, cryores_bundle, small_map, extra, named):
+    argv = [
+        "local-resolution",
+        small_map,
+        *[cryores_bundle if a == "MODEL" else small_map if a == "SECOND" else a for a in extra],
+        "-o",
+        str(tmp_path / "out.mrc"),
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and named in err
+    assert not list(tmp_path.glob("out*"))
+
+
+def test_a_model_that_is_not_cryores_exits_2(tmp_path, capsys, small_map) -> None:
+    bundle = write_enhance_checkpoint(tmp_path / "enhance")
+    argv = ["local-resolution", small_map, "-o", str(tmp_path / "out.mrc"), "--model", str(bundle)]
+    assert main(argv) == 2
+    assert "not a CryoRes model" in capsys.readouterr().err
