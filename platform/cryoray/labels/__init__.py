@@ -1,7 +1,9 @@
-"""Training targets from atomic models: voxel labels, denoising labels and simulated maps."""
+"""Training targets from atomic models: voxel labels, denoising labels, simulated maps, and CryoRes's
+local-resolution labels (with half maps)."""
 
 from __future__ import annotations
 
+from cryoray.labels.cryores import CryoResLabels, cryores_labels, molecule_mask
 from cryoray.labels.secondary_structure import secondary_structure
 from cryoray.labels.simulate import simulate_map
 from cryoray.labels.voxel_labels import (
@@ -14,11 +16,14 @@ from cryoray.labels.voxel_labels import (
 )
 
 __all__ = [
+    "CryoResLabels",
     "amino_acid_labels",
     "atom_labels",
     "atom_type_labels",
+    "cryores_labels",
     "denoise_class_labels",
     "denoise_regression_target",
+    "molecule_mask",
     "secondary_structure",
     "secondary_structure_labels",
     "simulate_map",
