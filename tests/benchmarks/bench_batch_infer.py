@@ -2,7 +2,7 @@
 actors, and a predictor's peak memory against map size.
 
     .venv/bin/python -m tests.benchmarks.bench_batch_infer [--cpus 2] [--build] [--sizes 100 200 300 400 500]
-        [--copies 6] [--scale-size 128] [--slab-voxels 4000000] [--json] [--smoke]
+        [--copies 8] [--scale-size 192] [--slab-voxels 4000000] [--json] [--smoke]
 
 (from the repository root; ``--smoke``: size 64 in 4 slabs, two copies of a 48³ map, the real-map
 run on EMD-21457's segment (with a FASTA: a threaded model) and EMD-3001 (fails)).
@@ -15,7 +15,8 @@ run on EMD-21457's segment (with a FASTA: a threaded model) and EMD-3001 (fails)
    boxes), with 1 and then 2 predictor actors of 1 CPU each: entries per minute, and the ratio.
 3. **memory**: one entry per ``--sizes`` N (an N³ map at 1 Å: EMD-21457's segment repeated to
    fill it, so every box holds real density) with ``actors.slab_voxels`` = ``--slab-voxels``: the
-   predictor actor's peak RSS (from the entry's summary) and the driver's CPU seconds per 10⁹
+   predictor actor's peak private memory (``RssAnon``, from the entry's summary: its RSS also
+   counts the object store's shared pages it read) and the driver's CPU seconds per 10⁹
    voxels (its process CPU time over the run, model check included); then the largest map once
    more with two predictor actors: how many took its slabs, and the speed-up.
 
@@ -85,8 +86,9 @@ def main() -> None:
     parser.add_argument("--entries", nargs="+", help="real-map run: only these entries (as the manifest names them)")
     parser.add_argument("--build", action="store_true", help="real-map run: thread models too")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 200, 300, 400, 500])
-    parser.add_argument("--copies", type=int, default=6, help="entries of the scaling run")
-    parser.add_argument("--scale-size", type=int, default=128, help="edge of the scaling run's maps (voxels)")
+    parser.add_argument("--skip", nargs="+", default=[], choices=["real", "scaling", "memory"], help="parts not to run")
+    parser.add_argument("--copies", type=int, default=8, help="entries of the scaling run")
+    parser.add_argument("--scale-size", type=int, default=192, help="edge of the scaling run's maps (voxels)")
     parser.add_argument("--slab-voxels", type=int, default=4_000_000, help="actors.slab_voxels of the memory run")
     parser.add_argument("--json", action="store_true")
     args = parse_args(
@@ -111,90 +113,107 @@ def main() -> None:
         enhance = write_enhance_checkpoint(tmp_path / "enhance")
         infer = {"batch_size": 32, "device": "cpu"}
 
-        manifest = manifest_of_real_maps(tmp_path / "real.csv", args.entries)
-        settings = {
-            "models": [str(segment)],
-            "infer": infer,
-            "outputs": {"maps": ["atom_CA"], "model": args.build},
-            "build": {"candidates": {"threshold": 0.26}},
-            "actors": {"cpus_per_predictor": 1, "read_cpus": 0.5, "finish_cpus": 0.25, "alignment_cpus": 0.25},
-        }
-        report, _ = run(manifest, tmp_path / "real-out", settings)
-        results["real"] = {k: report[k] for k in ("n_entries", "n_done", "n_failed", "seconds", "entries_per_minute")}
-        results["real"]["failed"] = [f"{f['entry_id']}: {f['error']}" for f in report["failed"]]
-        print(json.dumps({"real": results["real"]}), flush=True)
-
-        scale_map = filled_map(tmp_path / f"scale-{args.scale_size}.mrc", args.scale_size)
-        manifest = tmp_path / "scale.csv"
-        manifest.write_text("entry_id,map\n" + "".join(f"E{i},{scale_map}\n" for i in range(args.copies)))
-        scaling = []
-        for predictors in (1, 2):
-            settings = {
-                "models": [str(enhance)],
-                "infer": infer,
-                "actors": {
-                    "predictors": predictors,
-                    "cpus_per_predictor": 1,
-                    "read_cpus": 0.25,
-                    "finish_cpus": 0.25,
-                    "wait_for_predictors_s": 600,  # both up before the first entry: a fair start
-                },
-            }
-            report, driver_cpu = run(manifest, tmp_path / f"scale-out-{predictors}", settings)
-            row = {
-                "predictors": predictors,
-                "entries": report["n_done"],
-                "seconds": report["seconds"],
-                "entries_per_minute": report["entries_per_minute"],
-                "driver_cpu_s": round(driver_cpu, 2),
-            }
-            scaling.append(row)
-            print(json.dumps(row), flush=True)
-        scaling[1]["speedup"] = round(scaling[1]["entries_per_minute"] / scaling[0]["entries_per_minute"], 2)
-        results["scaling"] = scaling
-
-        memory = []
-        for size in args.sizes:
-            source = filled_map(tmp_path / f"map-{size}.mrc", size)
-            manifest = tmp_path / f"memory-{size}.csv"
-            manifest.write_text(f"entry_id,map\nN{size},{source}\n")
-            settings = {
-                "models": [str(enhance)],
-                "infer": infer,
-                "actors": {"cpus_per_predictor": 1, "read_cpus": 0.5, "slab_voxels": args.slab_voxels},
-            }
-            out = tmp_path / f"memory-out-{size}"
-            report, driver_cpu = run(manifest, out, settings)
-            summary = json.loads((out / f"N{size}" / "summary.json").read_text())
-            row = {
-                "size": size,
-                "voxels": size**3,
-                "slabs": summary["n_slabs"],
-                "seconds": report["seconds"],
-                "predictor_peak_rss_mib": summary["predictor_peak_rss_mib"],
-                "driver_cpu_s": round(driver_cpu, 2),
-                "driver_cpu_s_per_gvoxel": round(driver_cpu / size**3 * 1e9, 1),
-            }
-            memory.append(row)
-            print(json.dumps(row), flush=True)
-            if size == args.sizes[-1]:  # the largest map again, its slabs shared by two predictors
-                settings["actors"] |= {"predictors": 2, "wait_for_predictors_s": 600}
-                out = tmp_path / f"shared-out-{size}"
-                report, _ = run(manifest, out, settings)
-                summary = json.loads((out / f"N{size}" / "summary.json").read_text())
-                results["large_map_two_predictors"] = shared = {
-                    "size": size,
-                    "slabs": summary["n_slabs"],
-                    "predictors_used": len(summary["predictors"]),
-                    "seconds": report["seconds"],
-                    "speedup": round(row["seconds"] / report["seconds"], 2),
-                }
-                print(json.dumps(shared), flush=True)
-            source.unlink()
-        results["memory"] = memory
+        if "real" not in args.skip:
+            results["real"] = real_maps(tmp_path, segment, infer, args)
+        if "scaling" not in args.skip:
+            results["scaling"] = scaling(tmp_path, enhance, infer, args)
+        if "memory" not in args.skip:
+            results["memory"], results["large_map_two_predictors"] = memory(tmp_path, enhance, infer, args)
     ray.shutdown()
     if args.json:
         print(json.dumps(results))
+
+
+def real_maps(tmp_path: Path, segment: Path, infer: dict, args: argparse.Namespace) -> dict:
+    """Part 1: the real maps."""
+    manifest = manifest_of_real_maps(tmp_path / "real.csv", args.entries)
+    settings = {
+        "models": [str(segment)],
+        "infer": infer,
+        "outputs": {"maps": ["atom_CA"], "model": args.build},
+        "build": {"candidates": {"threshold": 0.26}},
+        "actors": {"cpus_per_predictor": 1, "read_cpus": 0.5, "finish_cpus": 0.25, "alignment_cpus": 0.25},
+    }
+    report, _ = run(manifest, tmp_path / "real-out", settings)
+    real = {k: report[k] for k in ("n_entries", "n_done", "n_failed", "seconds", "entries_per_minute")}
+    real["failed"] = [f"{f['entry_id']}: {f['error']}" for f in report["failed"]]
+    print(json.dumps({"real": real}), flush=True)
+    return real
+
+
+def scaling(tmp_path: Path, enhance: Path, infer: dict, args: argparse.Namespace) -> list[dict]:
+    """Part 2: the same entries with one and with two predictor actors."""
+    scale_map = filled_map(tmp_path / f"scale-{args.scale_size}.mrc", args.scale_size)
+    manifest = tmp_path / "scale.csv"
+    manifest.write_text("entry_id,map\n" + "".join(f"E{i},{scale_map}\n" for i in range(args.copies)))
+    rows = []
+    for predictors in (1, 2):
+        settings = {
+            "models": [str(enhance)],
+            "infer": infer,
+            "actors": {
+                "predictors": predictors,
+                "cpus_per_predictor": 1,
+                "read_cpus": 0.25,
+                "finish_cpus": 0.25,
+                "wait_for_predictors_s": 600,  # both up before the first entry: a fair start
+            },
+        }
+        report, driver_cpu = run(manifest, tmp_path / f"scale-out-{predictors}", settings)
+        row = {
+            "predictors": predictors,
+            "entries": report["n_done"],
+            "seconds": report["seconds"],
+            "entries_per_minute": report["entries_per_minute"],
+            "driver_cpu_s": round(driver_cpu, 2),
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    rows[1]["speedup"] = round(rows[1]["entries_per_minute"] / rows[0]["entries_per_minute"], 2)
+    return rows
+
+
+def memory(tmp_path: Path, enhance: Path, infer: dict, args: argparse.Namespace) -> tuple[list[dict], dict]:
+    """Part 3: one map of each size, its predictor's memory and the driver's CPU; the largest on two predictors."""
+    rows, shared = [], {}
+    for size in args.sizes:
+        source = filled_map(tmp_path / f"map-{size}.mrc", size)
+        manifest = tmp_path / f"memory-{size}.csv"
+        manifest.write_text(f"entry_id,map\nN{size},{source}\n")
+        settings = {
+            "models": [str(enhance)],
+            "infer": infer,
+            "actors": {"cpus_per_predictor": 1, "read_cpus": 0.5, "slab_voxels": args.slab_voxels},
+        }
+        out = tmp_path / f"memory-out-{size}"
+        report, driver_cpu = run(manifest, out, settings)
+        summary = json.loads((out / f"N{size}" / "summary.json").read_text())
+        row = {
+            "size": size,
+            "voxels": size**3,
+            "slabs": summary["n_slabs"],
+            "seconds": report["seconds"],
+            "predictor_peak_private_mib": summary["predictor_peak_private_mib"],
+            "driver_cpu_s": round(driver_cpu, 2),
+            "driver_cpu_s_per_gvoxel": round(driver_cpu / size**3 * 1e9, 1),
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        if size == args.sizes[-1]:  # the largest map again, its slabs shared by two predictors
+            settings["actors"] |= {"predictors": 2, "wait_for_predictors_s": 600}
+            out = tmp_path / f"shared-out-{size}"
+            report, _ = run(manifest, out, settings)
+            summary = json.loads((out / f"N{size}" / "summary.json").read_text())
+            shared = {
+                "size": size,
+                "slabs": summary["n_slabs"],
+                "predictors_used": len(summary["predictors"]),
+                "seconds": report["seconds"],
+                "speedup": round(row["seconds"] / report["seconds"], 2),
+            }
+            print(json.dumps(shared), flush=True)
+        source.unlink()
+    return rows, shared
 
 
 if __name__ == "__main__":

@@ -188,7 +188,7 @@ class Driver:
             "tiling": self.recipe.tiling.name,
             **self.recipe.report(),
             "seconds_predict": round(sum(s.seconds for s in entry.slabs.values()), 3),
-            "predictor_peak_rss_mib": max(s.peak_rss_mib for s in entry.slabs.values()),
+            "predictor_peak_private_mib": max(s.peak_private_mib for s in entry.slabs.values()),
             "predictors": sorted({s.predictor for s in entry.slabs.values()}),
             "seconds_after_predict": round(time.perf_counter() - entry.t0, 3),
             "build": entry.build or None,

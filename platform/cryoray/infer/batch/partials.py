@@ -44,7 +44,8 @@ class SlabResult:
         maps: URL of the slab's map channels (None when no maps are written).
         candidates: URL of the slab's Cα candidates (None when no model is built).
         seconds: predicting and stitching time.
-        peak_rss_mib: the predictor actor's peak resident memory so far (its whole life, all slabs).
+        peak_private_mib: the predictor actor's highest private resident memory so far (its whole
+            life; sampled after every batch of boxes).
         predictor: which actor predicted it (``host:pid``).
     """
 
@@ -54,7 +55,7 @@ class SlabResult:
     maps: str | None
     candidates: str | None
     seconds: float
-    peak_rss_mib: float
+    peak_private_mib: float
     predictor: str
 
 

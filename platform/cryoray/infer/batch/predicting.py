@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import resource
 import socket
 import tempfile
 import time
@@ -30,6 +29,22 @@ from cryoray.infer.stitching import CandidateSink, DenseSink, Slab
 
 __all__ = ["PredictActor"]
 log = logging.getLogger(__name__)
+
+
+def _private_mib() -> float:
+    """This process's private resident memory (``RssAnon``), MiB; 0 where ``/proc`` has none.
+
+    Not ``ru_maxrss``: that also counts the object store's shared pages an actor has read, which
+    grow with every slab that passes through it while its own memory stays the same.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 class PredictActor:
@@ -60,6 +75,7 @@ class PredictActor:
         self.channels = list(channels)
         self.map_index, self.build_index = np.asarray(map_index, int), np.asarray(build_index, int)
         self.recipe, self.output, self.batch_size = recipe, output, batch_size
+        self.peak_private_mib = _private_mib()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         results = [
@@ -106,13 +122,13 @@ class PredictActor:
                 data, self.batch_size, start=slab.first, stop=slab.stop, z_offset=slab.read_lo
             ):
                 stitcher.add(origins, predict_channels(self.predictors, self.channels, boxes))
+                self.peak_private_mib = max(self.peak_private_mib, _private_mib())
             stitcher.finish()
             if dense is not None:
                 dense.data.flush()
             maps, cands = save_slab(self.output, entry_id, slab, dense.path if dense else None, candidates)
             if dense is not None:
                 dense.close()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
         seconds = round(time.perf_counter() - t0, 3)
         actor = f"{socket.gethostname()}:{os.getpid()}"
-        return SlabResult(entry_id, meta, slab, maps, cands, seconds, round(peak, 1), actor)
+        return SlabResult(entry_id, meta, slab, maps, cands, seconds, round(self.peak_private_mib, 1), actor)
