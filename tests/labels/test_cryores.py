@@ -15,7 +15,7 @@ from cryoray.errors import EmptyModelError, GridMismatchError
 from cryoray.io import read_map
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.io.models import read_model
-from cryoray.labels.cryores import CryoResLabels, cryores_labels, molecule_mask
+from cryoray.labels.cryores import CryoResLabels, cryores_grids, cryores_labels, molecule_mask
 from cryoray.preprocessing.synthetic_halves import synthetic_halves
 from tests.support.data import REAL_MAPS, real
 
@@ -90,3 +90,14 @@ def test_a_model_outside_the_map_has_no_mask(emd_3488, atoms) -> None:
     far = GridFrame((16, 16, 16), (1.0, 1.0, 1.0), (1000.0, 1000.0, 1000.0))
     with pytest.raises(EmptyModelError, match="no atom"):
         molecule_mask(atoms, far)
+
+
+def test_grids_by_kind(atoms, emd_3488) -> None:
+    frame = emd_3488.frame.with_voxel_size(1.0)
+    grids = cryores_grids(["molecule_mask", "global_resolution"], atoms, frame, GLOBAL)  # no half maps needed
+    assert list(grids) == ["molecule_mask", "global_resolution"]
+    np.testing.assert_array_equal(grids["molecule_mask"], molecule_mask(atoms, frame).astype(np.uint8))
+    with pytest.raises(ValueError, match="half maps"):
+        cryores_grids(["relative_resolution"], atoms, frame, GLOBAL)
+    with pytest.raises(ValueError, match="atom"):
+        cryores_grids(["atom"], atoms, frame, GLOBAL)

@@ -29,7 +29,12 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tiling", choices=[*PRESETS, "custom"], help="tiling preset (default: c2s)")
     parser.add_argument("--box", type=int, help="custom tiling: box edge in voxels")
     parser.add_argument("--stride", type=int, help="custom tiling: stride in voxels")
-    parser.add_argument("--labels", nargs="+", help="label arrays to store (default: all)")
+    parser.add_argument(
+        "--labels",
+        nargs="+",
+        help="label arrays to store (default: all but CryoRes's global_resolution, relative_resolution "
+        "(needs half maps) and molecule_mask)",
+    )
     ray_group = parser.add_argument_group("Ray")
     ray_group.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local instance)")
     ray_group.add_argument("--num-cpus", type=int, help="CPUs of a local Ray instance (default: all)")

@@ -3,7 +3,7 @@ local-resolution labels (with half maps)."""
 
 from __future__ import annotations
 
-from cryoray.labels.cryores import CryoResLabels, cryores_labels, molecule_mask
+from cryoray.labels.cryores import CRYORES_LABEL_KINDS, CryoResLabels, cryores_grids, cryores_labels, molecule_mask
 from cryoray.labels.secondary_structure import secondary_structure
 from cryoray.labels.simulate import simulate_map
 from cryoray.labels.voxel_labels import (
@@ -16,10 +16,12 @@ from cryoray.labels.voxel_labels import (
 )
 
 __all__ = [
+    "CRYORES_LABEL_KINDS",
     "CryoResLabels",
     "amino_acid_labels",
     "atom_labels",
     "atom_type_labels",
+    "cryores_grids",
     "cryores_labels",
     "denoise_class_labels",
     "denoise_regression_target",

@@ -33,7 +33,18 @@ from cryoray.metrics.grids import check_same_frame
 from cryoray.metrics.local_resolution import local_resolution
 from cryoray.preprocessing.resample import resample_onto
 
-__all__ = ["MASK_CONTOUR", "MASK_RESOLUTION", "CryoResLabels", "cryores_labels", "molecule_mask"]
+__all__ = [
+    "CRYORES_LABEL_KINDS",
+    "MASK_CONTOUR",
+    "MASK_RESOLUTION",
+    "CryoResLabels",
+    "cryores_grids",
+    "cryores_labels",
+    "molecule_mask",
+]
+
+#: the store label kinds these labels fill; only ``relative_resolution`` needs half maps
+CRYORES_LABEL_KINDS = ("global_resolution", "relative_resolution", "molecule_mask")
 
 #: resolution (Å) of the simulated map the mask is drawn from (the paper's 4 Å)
 MASK_RESOLUTION = 4.0
@@ -132,3 +143,35 @@ def cryores_labels(
     half1, half2 = (resample_onto(half, frame, order=3) for half in halves)
     result = local_resolution(half1, half2, mask=mask, box=box, stride=stride, threshold=threshold, source=source)
     return CryoResLabels(float(global_resolution), result.map, result.mask, result.box)
+
+
+def cryores_grids(
+    kinds: Sequence[str],
+    atoms: AtomTable,
+    frame: GridFrame,
+    global_resolution: float,
+    halves: Sequence[DensityMap] | None = None,
+    *,
+    source: str = "second half map",
+) -> dict[str, np.ndarray]:
+    """The CryoRes label arrays of ``kinds`` (some of :data:`CRYORES_LABEL_KINDS`) on ``frame``.
+
+    The half maps are estimated (the costly part) only when ``relative_resolution`` is asked for.
+
+    Raises:
+        ValueError: an unknown kind, or ``relative_resolution`` without two half maps.
+        As :func:`cryores_labels` otherwise.
+    """
+    unknown = sorted(set(kinds) - set(CRYORES_LABEL_KINDS))
+    if unknown:
+        raise ValueError(f"not CryoRes label kinds: {unknown}")
+    if "relative_resolution" in kinds:
+        if halves is None:
+            raise ValueError("`relative_resolution` needs the entry's two half maps")
+        grids = cryores_labels(halves, atoms, frame, global_resolution, source=source).grids()
+    else:
+        grids = {
+            "global_resolution": np.full(frame.shape, global_resolution, dtype=np.float32),
+            "molecule_mask": molecule_mask(atoms, frame).astype(np.uint8) if "molecule_mask" in kinds else None,
+        }
+    return {kind: grids[kind] for kind in kinds}

@@ -13,16 +13,18 @@ from typing import TypeVar
 
 import numpy as np
 
-from cryoray.errors import EmptyModelError, ModelPlacementError, SourceError
+from cryoray.errors import EmptyModelError, MapValueError, ModelPlacementError, SourceError
 from cryoray.io.density_map import DensityMap
 from cryoray.io.models import AtomicModel, AtomTable, read_model
 from cryoray.io.mrc import read_map
 from cryoray.io.sequences import model_sequences, read_fasta
 from cryoray.io.sources import READ_ERRORS, open_binary
 from cryoray.labels import (
+    CRYORES_LABEL_KINDS,
     amino_acid_labels,
     atom_labels,
     atom_type_labels,
+    cryores_grids,
     denoise_class_labels,
     denoise_regression_target,
     secondary_structure,
@@ -64,9 +66,20 @@ def sha256_of(source: str) -> str:
     return digest.hexdigest()
 
 
+def _half_maps(row: ManifestRow, config: IngestConfig) -> list[DensityMap]:
+    """The entry's two half maps (for CryoRes's relative resolution label)."""
+    if row.half_map_1 is None or row.half_map_2 is None:
+        raise MapValueError(row.map, "label relative_resolution needs the entry's half maps (half_map_1, half_map_2)")
+    return [
+        _retry(lambda path=path: read_map(path), config.retries, config.retry_delay)
+        for path in (row.half_map_1, row.half_map_2)
+    ]
+
+
 def _label_grids(
-    model: AtomicModel, atoms: AtomTable, density: DensityMap, config: IngestConfig, resolution: float
+    model: AtomicModel, atoms: AtomTable, density: DensityMap, config: IngestConfig, row: ManifestRow
 ) -> tuple[dict, str]:
+    resolution = row.resolution
     frame = density.frame
     kinds = set(config.labels)
     grids: dict[str, np.ndarray] = {}
@@ -88,6 +101,11 @@ def _label_grids(
             grids["simulated"] = simulated.data
         if "denoise_regression" in kinds:
             grids["denoise_regression"] = denoise_regression_target(simulated, atoms, config.denoise_radius)
+    cryores = [kind for kind in CRYORES_LABEL_KINDS if kind in kinds]
+    if cryores:
+        halves = _half_maps(row, config) if "relative_resolution" in cryores else None
+        source = row.half_map_2 or "second half map"
+        grids.update(cryores_grids(cryores, atoms, frame, resolution, halves, source=source))
     return grids, ss_source
 
 
@@ -129,7 +147,7 @@ def build_entry(row: ManifestRow, config: IngestConfig) -> tuple[dict, EntryGrid
             row.model, f"only {inside:.0%} of CA atoms lie in the map (need {config.min_fraction_inside:.0%})"
         )
     sequences = _retry(lambda: read_fasta(row.sequence), attempts, delay) if row.sequence else model_sequences(model)
-    grids, ss_source = _label_grids(model, atoms, prepared, config, row.resolution)
+    grids, ss_source = _label_grids(model, atoms, prepared, config, row)
     grids["input"] = prepared.data
     atom_voxels = np.zeros(prepared.frame.shape, dtype=bool)
     index = prepared.frame.nearest_voxel(atoms.xyz)

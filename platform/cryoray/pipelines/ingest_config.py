@@ -13,13 +13,22 @@ from cryoray.labels.simulate import check_resolution
 from cryoray.labels.voxel_labels import MAX_DENOISE_RADIUS
 from cryoray.preprocessing import PrepareConfig
 from cryoray.preprocessing.tiling import PRESETS, Tiling, get_tiling
-from cryoray.store.schema import LABEL_KINDS
+from cryoray.store.schema import DEFAULT_LABEL_KINDS
 from cryoray.store.writer import StoreLayout
 
 __all__ = ["IngestConfig", "SplitConfig"]
 
 LabelKind = Literal[
-    "atom", "amino_acid", "secondary_structure", "atom_type", "denoise_class", "denoise_regression", "simulated"
+    "atom",
+    "amino_acid",
+    "secondary_structure",
+    "atom_type",
+    "denoise_class",
+    "denoise_regression",
+    "simulated",
+    "global_resolution",
+    "relative_resolution",
+    "molecule_mask",
 ]
 
 
@@ -64,7 +73,8 @@ class IngestConfig(Section):
     Args:
         tiling: preset name (c2s, cryoten-train, cryoten-eval) or "custom" with box/stride/core.
         prepare: map preparation (resampling and normalisation, which is required here).
-        labels: label arrays to store.
+        labels: label arrays to store; by default all but CryoRes's (``global_resolution``,
+            ``relative_resolution``: needs the entries' half maps, ``molecule_mask``).
         input_dtype: float16 (half the bytes; ~3 significant digits on [0, 1]) or float32.
         skip_rule: which boxes to leave out: none, no-atoms (no atom in the kept region), no-density.
         denoise_radius: R in Å of the denoising labels, at most ``MAX_DENOISE_RADIUS`` (12 Å).
@@ -80,7 +90,7 @@ class IngestConfig(Section):
     stride: PositiveInt | None = None
     core: PositiveInt | None = None
     prepare: PrepareConfig = PrepareConfig()
-    labels: tuple[LabelKind, ...] = LABEL_KINDS  # type: ignore[assignment]
+    labels: tuple[LabelKind, ...] = DEFAULT_LABEL_KINDS  # type: ignore[assignment]
     input_dtype: Literal["float16", "float32"] = "float16"
     skip_rule: Literal["none", "no-atoms", "no-density"] = "no-atoms"
     denoise_radius: float = Field(6.0, gt=0, le=MAX_DENOISE_RADIUS)

@@ -18,6 +18,8 @@ from cryoray.errors import InputError
 
 __all__ = [
     "ARRAY_DTYPES",
+    "CRYORES_LABEL_KINDS",
+    "DEFAULT_LABEL_KINDS",
     "LABEL_KINDS",
     "READABLE_VERSIONS",
     "SCHEMA_VERSION",
@@ -44,8 +46,15 @@ ARRAY_DTYPES = {
     "denoise_class": "uint8",
     "denoise_regression": "float16",
     "simulated": "float16",
+    "global_resolution": "float16",
+    "relative_resolution": "float16",
+    "molecule_mask": "uint8",
 }
 LABEL_KINDS = tuple(ARRAY_DTYPES)
+#: CryoRes's label kinds (``relative_resolution`` needs the entry's half maps)
+CRYORES_LABEL_KINDS = ("global_resolution", "relative_resolution", "molecule_mask")
+#: what ingest stores unless told: every kind but CryoRes's
+DEFAULT_LABEL_KINDS = tuple(kind for kind in LABEL_KINDS if kind not in CRYORES_LABEL_KINDS)
 
 
 def array_dtypes(input_dtype: str) -> dict[str, str]:
