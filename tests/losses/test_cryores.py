@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cryoray.losses import CryoResLoss, log_absolute_error
+from cryoray.losses import CryoResLoss, LossConfig, build_loss, log_absolute_error
 from cryoray.models.cryores import CryoResModel
 from tests.support.models import TINY, box
 
@@ -129,3 +129,26 @@ def test_mismatched_shapes_are_refused_naming_both() -> None:
         CryoResLoss()(
             {**outputs, "mask": torch.zeros(1, 1, SIDE, SIDE, SIDE)}, {**targets, "global": torch.tensor([3.0])}
         )
+
+
+def test_per_head_config_terms_sum_to_the_cryores_loss() -> None:
+    """Training sums one loss per head: mse, λ · log_abs_error and ce give L_global + λ·L_rel + L_mask."""
+    torch.manual_seed(0)
+    model = CryoResModel(**TINY["cryores"].network_kwargs())
+    x = box(batch=2)
+    outputs = model(x)
+    mask = (x > 0.5).long()[:, 0]  # (B, D, H, W) class indices, as the store's molecule_mask
+    relative = torch.randn(2, 1, 16, 16, 16) * mask[:, None]  # 0 outside the mask, as ingest writes it
+    global_ = torch.tensor([3.0, 6.0])
+    per_voxel_global = global_[:, None, None, None, None].expand(2, 1, 16, 16, 16)
+    losses = {
+        "global": build_loss(LossConfig(terms=[{"kind": "mse"}])),
+        "relative": build_loss(LossConfig(terms=[{"kind": "log_abs_error", "weight": 0.5}])),
+        "mask": build_loss(LossConfig(terms=[{"kind": "ce"}])),
+    }
+    targets = {"global": per_voxel_global, "relative": relative, "mask": mask}
+    summed = sum(losses[head](outputs[head], targets[head]).total for head in losses)
+    expected = CryoResLoss(rel_weight=0.5, relative_inside_mask=False)(
+        outputs, {"global": global_, "relative": relative, "mask": mask}
+    )
+    assert summed.item() == pytest.approx(expected.total.item(), rel=1e-5)

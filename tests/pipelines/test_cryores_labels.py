@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cryoray.config.loading import load_config_with_sets
 from cryoray.errors import MapValueError
 from cryoray.io import read_map, write_map
 from cryoray.labels import CRYORES_LABEL_KINDS
@@ -18,6 +19,7 @@ from cryoray.preprocessing.synthetic_halves import synthetic_halves
 from cryoray.store import StoreWriter, SubgridStore, write_entry
 from cryoray.store.schema import CRYORES_LABEL_KINDS as STORE_CRYORES_KINDS
 from cryoray.store.schema import DEFAULT_LABEL_KINDS
+from cryoray.train import TrainConfig, example_config, plan_training
 from tests.support.data import REAL_MAPS, real
 
 KINDS = ("atom", *CRYORES_LABEL_KINDS)
@@ -79,6 +81,11 @@ def test_store_holds_and_returns_them(built, tmp_path) -> None:
     block = store.read_block("EMD-3488", list(CRYORES_LABEL_KINDS), 0, n)
     assert block["molecule_mask"].dtype == np.uint8 and block["relative_resolution"].dtype == np.float16
     np.testing.assert_array_equal(block["global_resolution"], np.float16(3.2))
+    # the shipped CryoRes training config plans against it (heads, labels, losses, channels agree)
+    path = example_config("cryores")
+    config = load_config_with_sets(TrainConfig, path, [f"data.store={url}", "model.img_size=32"])
+    plan = plan_training(config, source=path)
+    assert set(plan.class_counts) == {"global", "relative", "mask"} and plan.steps_per_epoch >= 1
 
 
 def test_without_half_maps_relative_resolution_is_refused_but_the_mask_is_made(row) -> None:

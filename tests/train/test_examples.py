@@ -18,6 +18,12 @@ def test_example_plans_or_names_its_store_need(name, sample_store) -> None:
         with pytest.raises(ConfigError, match="larger than the store's boxes"):
             plan_training(config, source=path)
         return
+    if name == "cryores":
+        # the sample store has 32³ boxes and the default labels, not CryoRes's (they need half maps)
+        config = load_config_with_sets(TrainConfig, path, [f"data.store={sample_store}", "model.img_size=32"])
+        with pytest.raises(ConfigError, match="has no 'global_resolution' labels"):
+            plan_training(config, source=path)
+        return
     plan = plan_training(config, source=path)
     assert set(plan.class_counts) == set(config.targets)
     assert plan.steps_per_epoch >= 1

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from cryoray.losses.combined import CombinedLoss, LossOutput, build_loss
 from cryoray.losses.config import LossConfig, LossTermConfig
-from cryoray.losses.cryores import CryoResLoss, log_absolute_error
+from cryoray.losses.cryores import CryoResLoss
+from cryoray.losses.log_abs_error import LogAbsoluteErrorLoss, log_absolute_error
 from cryoray.losses.masked_mse import MaskedMSELoss
 from cryoray.losses.weighted_ce import WeightedCrossEntropyLoss, class_weights
 
 __all__ = [
     "CombinedLoss",
     "CryoResLoss",
+    "LogAbsoluteErrorLoss",
     "LossConfig",
     "LossOutput",
     "LossTermConfig",

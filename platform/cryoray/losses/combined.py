@@ -11,6 +11,7 @@ from monai.losses import SSIMLoss
 from torch import nn
 
 from cryoray.losses.config import LossConfig, LossTermConfig
+from cryoray.losses.log_abs_error import LogAbsoluteErrorLoss
 from cryoray.losses.masked_mse import MaskedMSELoss
 from cryoray.losses.weighted_ce import WeightedCrossEntropyLoss, class_weights
 from cryoray.metrics.classification import class_targets
@@ -113,6 +114,8 @@ def _term_module(term: LossTermConfig, class_counts: Sequence[int] | None) -> nn
             return nn.MSELoss()
         case "smooth_l1":
             return nn.SmoothL1Loss(beta=DEFAULT_BETA if term.beta is None else term.beta)
+        case "log_abs_error":
+            return LogAbsoluteErrorLoss()
         case "ssim":
             data_range = DEFAULT_DATA_RANGE if term.data_range is None else term.data_range
             return SSIMLoss(spatial_dims=3, data_range=data_range)

@@ -18,7 +18,7 @@ from cryoray.config import Section
 
 __all__ = ["CLASSIFICATION_KINDS", "LossConfig", "LossTermConfig", "TermKind"]
 
-TermKind = Literal["weighted_ce", "ce", "masked_mse", "mse", "smooth_l1", "ssim"]
+TermKind = Literal["weighted_ce", "ce", "masked_mse", "mse", "smooth_l1", "ssim", "log_abs_error"]
 
 #: Kinds that score logits against class indices; every other kind compares two maps.
 CLASSIFICATION_KINDS = frozenset({"weighted_ce", "ce"})
@@ -32,8 +32,8 @@ class LossTermConfig(Section):
 
     Args:
         kind: ``weighted_ce`` (Cryo2Struct's class weights from the training set's class
-            counts), ``ce``, ``masked_mse`` (CryoTEN), ``mse``, ``smooth_l1`` or ``ssim`` (3D,
-            as ``1 − SSIM``).
+            counts), ``ce``, ``masked_mse`` (CryoTEN), ``mse``, ``smooth_l1``, ``ssim`` (3D,
+            as ``1 − SSIM``) or ``log_abs_error`` (CryoRes's ``L_rel``: mean ``log10(|error| + 1)``).
         weight: factor of the term in the sum; 0 keeps the term for logging only.
         data_range: ``ssim`` only: the range of the map values; None means 1.0 (maps
             normalised to [0, 1]).

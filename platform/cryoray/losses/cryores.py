@@ -22,35 +22,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from cryoray.losses.combined import LossOutput
+from cryoray.losses.log_abs_error import log_absolute_error
 from cryoray.metrics.regression import check_same_shape
 
-__all__ = ["CryoResLoss", "log_absolute_error"]
-
-
-def log_absolute_error(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """CryoRes's ``L_rel``: the mean of ``log10(|input − target| + 1)``, over ``mask``'s voxels if given.
-
-    With a mask and no voxel in it the loss is 0, still connected to ``input``'s graph (zero
-    gradient), so a training step on a box without molecule neither fails nor moves the weights.
-
-    Args:
-        input: predicted values, any shape.
-        target: target values, the shape of ``input``.
-        mask: boolean tensor of the shape of ``input``; None for every voxel.
-
-    Raises:
-        ValueError: the shapes differ (the message shows both).
-
-    Example:
-        >>> log_absolute_error(torch.tensor([9.0, 0.0]), torch.tensor([0.0, 0.0])).item()  # (1 + 0) / 2
-        0.5
-    """
-    check_same_shape(input, target)
-    error = torch.log10((input - target).abs() + 1)
-    if mask is None:
-        return error.mean()
-    check_same_shape(input, mask, ("input", "mask"))
-    return (error * mask).sum() / mask.sum().clamp_min(1)
+__all__ = ["CryoResLoss"]
 
 
 class CryoResLoss(nn.Module):

@@ -19,6 +19,7 @@ EXAMPLES = {
     "c2s_amino_unetr": "Cryo2Struct amino-acid classifier (UNETR, 32³)",
     "c2s2_segformer3d": "Cryo2Struct2 multi-task atoms + amino acids (SegFormer3D)",
     "cryoten_unetrpp": "CryoTEN map enhancement (UNETR++, 48³ crops of 64³)",
+    "cryores": "CryoRes local resolution: global, relative and mask heads (needs a store with CryoRes labels)",
     "sample_atoms": "small UNETR atom classifier for the bundled sample on one CPU",
     "sample_building": "small SegFormer3D atoms + amino acids for the bundled sample on one CPU (main job)",
     "sample_enhance": "small U-Net map enhancement for the bundled sample on one CPU (main job)",

@@ -39,9 +39,10 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "secondary_structure": ("none", "coil", "helix", "strand"),
     "atom_type": ("none", "CA", "CB", "C", "O", "N"),
     "denoise_class": ("background", "atom", "near"),
+    "molecule_mask": ("background", "molecule"),
 }
-#: label kinds that hold densities (regression targets)
-REGRESSION_LABELS = ("denoise_regression", "simulated")
+#: label kinds that hold values (regression targets): densities, resolutions in Å
+REGRESSION_LABELS = ("denoise_regression", "simulated", "global_resolution", "relative_resolution")
 
 
 def is_classification(label: str) -> bool:
