@@ -109,6 +109,10 @@ class TilePlan:
         kept = self.tiling.core if self.tiling.core is not None else self.tiling.box
         return np.maximum(start, 0), np.minimum(start + kept, self.shape)
 
+    def kept_regions(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`kept_region` of every box at once: ``(lo, hi)``, each ``(N, 3)``."""
+        return self.kept_region(self.origins)
+
     def slabs(self, max_sections: int) -> list[Slab]:
         """The map's z-sections in balanced slabs of at most ``max_sections``, but none shallower than a box
         (a shallower slab would predict most of its boxes for its neighbours too).
@@ -118,9 +122,7 @@ class TilePlan:
         nz = self.shape[0]
         count = max(1, min(-(-nz // max(int(max_sections), 1)), nz // self.tiling.box))
         bounds = np.linspace(0, nz, count + 1).round().astype(int)
-        kept = self.tiling.core if self.tiling.core is not None else self.tiling.box
-        kept_lo = np.maximum(self.origins[:, 0] + self.tiling.margin, 0)
-        kept_hi = np.minimum(kept_lo + kept, nz)
+        kept_lo, kept_hi = (bound[:, 0] for bound in self.kept_regions())
         slabs = []
         for index, (lo, hi) in enumerate(itertools.pairwise(bounds)):
             reach = np.flatnonzero((kept_lo < hi) & (kept_hi > lo) & (kept_hi > kept_lo))
@@ -194,11 +196,14 @@ class Stitcher:
         self.z_range = (0, nz) if z_range is None else (int(z_range[0]), int(z_range[1]))
         if not 0 <= self.z_range[0] < self.z_range[1] <= nz:
             raise ValueError(f"z_range {z_range} is not a run of the map's {nz} z-sections")
-        self._needed = np.zeros(nz, dtype=np.int64)
-        for origin in plan.origins:
-            lo, hi = self._kept(origin)
-            if np.all(hi > lo):
-                self._needed[lo[0] : hi[0]] += passes
+        # boxes reaching each z-section (vectorised: one pass over a large map's plan per slab)
+        lo, hi = plan.kept_regions()
+        lo[:, 0], hi[:, 0] = np.maximum(lo[:, 0], self.z_range[0]), np.minimum(hi[:, 0], self.z_range[1])
+        reach = np.all(hi > lo, axis=1)
+        steps = np.zeros(nz + 1, dtype=np.int64)
+        np.add.at(steps, lo[reach, 0], passes)
+        np.add.at(steps, hi[reach, 0], -passes)
+        self._needed = np.cumsum(steps[:-1])
         if np.any(self._needed[slice(*self.z_range)] == 0):
             raise ValueError("the plan's boxes do not cover every z-section of the map")
         self._got = np.zeros(nz, dtype=np.int64)
