@@ -18,13 +18,15 @@ from cryoray.config import Section
 
 __all__ = ["CLASSIFICATION_KINDS", "LossConfig", "LossTermConfig", "TermKind"]
 
-TermKind = Literal["weighted_ce", "ce", "masked_mse", "mse", "smooth_l1", "ssim", "log_abs_error"]
+TermKind = Literal[
+    "weighted_ce", "ce", "labelled_ce", "masked_mse", "mse", "heatmap_mse", "smooth_l1", "ssim", "log_abs_error"
+]
 
 #: Kinds that score logits against class indices; every other kind compares two maps.
-CLASSIFICATION_KINDS = frozenset({"weighted_ce", "ce"})
+CLASSIFICATION_KINDS = frozenset({"weighted_ce", "ce", "labelled_ce"})
 
 #: Settings that belong to one kind only.
-_OWN_SETTINGS = {"data_range": "ssim", "beta": "smooth_l1"}
+_OWN_SETTINGS = {"data_range": "ssim", "beta": "smooth_l1", "peak_weight": "heatmap_mse", "ignore_index": "labelled_ce"}
 
 
 class LossTermConfig(Section):
@@ -32,18 +34,24 @@ class LossTermConfig(Section):
 
     Args:
         kind: ``weighted_ce`` (Cryo2Struct's class weights from the training set's class
-            counts), ``ce``, ``masked_mse`` (CryoTEN), ``mse``, ``smooth_l1``, ``ssim`` (3D,
-            as ``1 − SSIM``) or ``log_abs_error`` (CryoRes's ``L_rel``: mean ``log10(|error| + 1)``).
+            counts), ``ce``, ``labelled_ce`` (cross-entropy over voxels whose class is not
+            ``ignore_index``), ``masked_mse`` (CryoTEN), ``mse``, ``heatmap_mse`` (MSE with
+            weight ``1 + peak_weight · target`` per voxel), ``smooth_l1``, ``ssim`` (3D, as
+            ``1 − SSIM``) or ``log_abs_error`` (CryoRes's ``L_rel``: mean ``log10(|error| + 1)``).
         weight: factor of the term in the sum; 0 keeps the term for logging only.
         data_range: ``ssim`` only: the range of the map values; None means 1.0 (maps
             normalised to [0, 1]).
         beta: ``smooth_l1`` only: where the loss turns from quadratic to linear; None means 1.0.
+        peak_weight: ``heatmap_mse`` only: extra weight of a voxel per unit of target; None means 5.
+        ignore_index: ``labelled_ce`` only: the class that marks unlabelled voxels; None means 0.
     """
 
     kind: TermKind
     weight: float = pydantic.Field(default=1.0, ge=0, allow_inf_nan=False)
     data_range: float | None = pydantic.Field(default=None, gt=0, allow_inf_nan=False)
     beta: float | None = pydantic.Field(default=None, ge=0, allow_inf_nan=False)
+    peak_weight: float | None = pydantic.Field(default=None, ge=0, allow_inf_nan=False)
+    ignore_index: int | None = pydantic.Field(default=None, ge=0)
 
     @pydantic.model_validator(mode="after")
     def _settings_match_kind(self) -> LossTermConfig:
