@@ -27,6 +27,12 @@ PRINTS = {
         r'"size": 64, "slabs": 4, "predictors_used": [12]',
     ],
     "bench_build": [r"5ME2 0\.3Å 0%\s+ours\s+736\s+566", r"0%\s+dense\s+736\s+566", r"ours >= dense restart: True"],
+    "bench_cryosamu": [
+        r'"trained": "structure", "seconds": \d+, "step": 2',
+        r'"trained": "ablation"',
+        r'"entry": "EMD-21457", "held_out": true, "resolution": 6\.0, .*"cc_mask": \{"input": -?[\d.]+, '
+        r'"structure": -?[\d.]+, "no_structure": -?[\d.]+, "ablation": -?[\d.]+\}.*"q_score"',
+    ],
     "bench_data_path": [r"baseline\s+local", r"baseline\s+s3", r"S3/local [\d.]+", r"verdict: \{'local_goal_met'"],
     "bench_emdb_manifest": [r'"backend": "local", "entries": 111, "kept": 10\d', r'"backend": "http", "entries": 111'],
     "bench_evaluate": [r'"q_score_all_atoms": [\d.]+', r'"q_mean": 0\.58\d*', r'"peak_rss_mib": \d+'],
@@ -34,6 +40,10 @@ PRINTS = {
     "bench_ingest": [r"ingest: \{'entries': 2", r"largest entry: \{'grid'", r"npz: \{.*'store_epoch_speedup'"],
     "bench_learning": [r'"val_f1_CA_trained": [\d.]+', r'"val_pcc_trained": -?[\d.]+'],
     "bench_local_resolution": [r'"mode": "mask"', r'"seconds": [\d.]+', r'"peak_rss_mib": \d+'],
+    "bench_recipes": [
+        r'"trained_on": \["EMD-3488"\]',
+        r"EMD-21457 \| built model \(peaks\): F1 0\.47\d seq [\d.]+ .*\| deposited: CC_mask 0\.41\d Q [\d.]+",
+    ],
     "bench_serve": [r'"requests_ok": [1-9]\d*', r'"rss_mib_end"'],
     "bench_serve_memory": [r'"peak_within_budget": true', r'"hung": 0', r'"200": [1-9]\d*'],
     "bench_prepare_memory": [r"64³ @ 1\.05 Å -> \[68, 68, 68\] @ 1 Å: peak [\d.]+x the map"],
@@ -43,6 +53,10 @@ PRINTS = {
         r"s3: commit at 1000 entries = [\d.]+x the commit at 200",
         r'\{"entries": 1000, "backend": "s3", "commit_ms": [\d.]+, "commit_p50_ms": [\d.]+, "index_ms": [\d.]+, '
         r'"open_s": [\d.]+, "plan_s": [\d.]+',
+    ],
+    "bench_struc2mapgan": [
+        r'"curated_generated": \{"cc_mask": -?[\d.]+, "pcc": -?[\d.]+, "ssim": -?[\d.]+\}',
+        r'"curated_simulated": \{"cc_mask": 0\.\d+, "pcc": 0\.\d+, "ssim": 0\.\d+\}',
     ],
     "bench_sweep": [r"sweep wall time \d+ s for 1 trials", r"mean trial start-up [\d.]+ s"],
     "bench_train_overhead": [r"plain PyTorch, 1 process\s+[\d.]+", r"Ray Train overhead, 1 worker vs plain: wall"],

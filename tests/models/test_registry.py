@@ -33,7 +33,7 @@ def test_names_match_the_config_union_and_the_tiny_table() -> None:
     assert (
         set(TINY)
         == set(MODEL_NAMES)
-        == {"unetr", "unet", "unetrpp", "cryoten", "cryo2struct", "segformer3d", "cryores"}
+        == {"unetr", "unet", "unetrpp", "cryoten", "cryo2struct", "segformer3d", "cryores", "struc2mapgan", "cryosamu"}
     )
 
 

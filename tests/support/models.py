@@ -44,6 +44,23 @@ _TINY_MODELS: dict[str, dict] = {
     },
     "cryo2struct": {"name": "cryo2struct", "embed_dim": 16, "num_heads": 2, "mlp_dim": 32, "base_filters": 2},
     "cryores": {"name": "cryores", "channels": [4, 8, 16], "num_res_units": 1, "hidden_size": 8},
+    "cryosamu": {
+        "name": "cryosamu",
+        "channels": [4, 8, 16],
+        "num_res_units": 1,
+        "embedding_dim": 6,
+        "embedding_tokens": 2,
+        "bottleneck_depth": 1,
+        "num_heads": 2,
+        "mlp_dim": 16,
+    },
+    "struc2mapgan": {
+        "name": "struc2mapgan",
+        "features": [4, 8],
+        "disc_channels": [4, 8],
+        "disc_strides": [2, 2],
+        "disc_hidden": [8],
+    },
     "segformer3d": {
         "name": "segformer3d",
         "embed_dims": [8, 16],

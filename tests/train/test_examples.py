@@ -18,6 +18,14 @@ def test_example_plans_or_names_its_store_need(name, sample_store) -> None:
         with pytest.raises(ConfigError, match="larger than the store's boxes"):
             plan_training(config, source=path)
         return
+    if name == "cryosamu":
+        # the sample store has 32³ boxes and no embeddings (ingest --embedding structure makes them)
+        config = load_config_with_sets(
+            TrainConfig, path, [f"data.store={sample_store}", "data.augment.crop=null", "model.img_size=32"]
+        )
+        with pytest.raises(ConfigError, match="has no embeddings"):
+            plan_training(config, source=path)
+        return
     if name == "cryores":
         # the sample store has 32³ boxes and the default labels, not CryoRes's (they need half maps)
         config = load_config_with_sets(TrainConfig, path, [f"data.store={sample_store}", "model.img_size=32"])

@@ -8,6 +8,7 @@ the `ingest:` section of --config, with flags on top.
 Example usage:
   $ cryoray ingest manifest.csv -o dataset.zarr
   $ cryoray ingest manifest.csv -o s3://bucket/dataset.zarr --tiling cryoten-train --config ingest.yaml
+  $ cryoray ingest manifest.csv -o samu.zarr --tiling cryoten-train --labels simulated --embedding structure
   $ ray job submit --working-dir . -- python jobs/ingest.py manifest.csv -o s3://bucket/dataset.zarr
 """
 
@@ -17,6 +18,7 @@ import argparse
 
 from cryoray.cli.output import add_json_flag, emit
 from cryoray.config import config_with_overrides
+from cryoray.labels.embeddings import EmbeddingConfig
 from cryoray.pipelines.ingest import run_ingest
 from cryoray.pipelines.ingest_config import IngestConfig
 from cryoray.preprocessing.tiling import PRESETS
@@ -35,6 +37,12 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         help="label arrays to store (default: all but CryoRes's global_resolution, relative_resolution "
         "(needs half maps) and molecule_mask)",
     )
+    parser.add_argument(
+        "--embedding",
+        metavar="EMBEDDER",
+        help="store a per-entry structural embedding (CryoSAMU): structure (built in), esm_if1 or "
+        "package.module:factory; its options (esm_if1's weights) go in --config's `ingest.embedding.options`",
+    )
     ray_group = parser.add_argument_group("Ray")
     ray_group.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local instance)")
     ray_group.add_argument("--num-cpus", type=int, help="CPUs of a local Ray instance (default: all)")
@@ -43,7 +51,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> IngestConfig:
     flags = {"tiling": args.tiling, "box": args.box, "stride": args.stride, "labels": args.labels}
-    return config_with_overrides(IngestConfig, args.config, "ingest", flags)
+    config = config_with_overrides(IngestConfig, args.config, "ingest", flags)
+    if args.embedding is None or (config.embedding is not None and config.embedding.name == args.embedding):
+        return config
+    return config.model_copy(update={"embedding": EmbeddingConfig(name=args.embedding)})
 
 
 def main(args: argparse.Namespace) -> None:

@@ -38,6 +38,11 @@ class DataConfig(Section):
         block_subgrids: sub-grids per read (rounded up to whole chunks); None = 4 chunks.
         shuffle_buffer: sub-grids mixed across blocks before batching (per worker).
         augment: training-time augmentation (never applied to validation).
+        exclude_entries: entry ids never read, for training nor validation (leave-one-map-out:
+            train on the others, evaluate the excluded map afterwards).
+        embedding: give every sub-grid its entry's structural embedding (the store's
+            ``embedding`` array, see :mod:`cryoray.labels.embeddings`), as the batch column
+            ``embedding`` and the network's ``embedding`` input (CryoSAMU).
     """
 
     store: str
@@ -46,3 +51,5 @@ class DataConfig(Section):
     block_subgrids: PositiveInt | None = None
     shuffle_buffer: PositiveInt = 256
     augment: AugmentConfig = AugmentConfig()
+    exclude_entries: tuple[str, ...] = ()
+    embedding: bool = False

@@ -38,11 +38,17 @@ def _open(url: str) -> SubgridStore:
 
 
 def _read(
-    batch: dict[str, np.ndarray], *, url: str, names: tuple[str, ...], augment: AugmentConfig | None, shuffle: bool
+    batch: dict[str, np.ndarray],
+    *,
+    url: str,
+    names: tuple[str, ...],
+    augment: AugmentConfig | None,
+    shuffle: bool,
+    embedding: bool = False,
 ) -> dict[str, np.ndarray]:
     store = _open(url)
     rng = np.random.default_rng()  # fresh per block: each epoch draws new augmentations
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in (*names, *(["embedding"] * embedding))}
     for entry_id, start, stop, keep in zip(
         batch["entry_id"], batch["start"], batch["stop"], batch["keep"], strict=True
     ):
@@ -50,11 +56,18 @@ def _read(
         rows = np.asarray(keep, dtype=np.int64) if len(keep) else np.arange(int(stop) - int(start))
         for name in names:
             parts[name].append(arrays[name][rows])
+        if embedding:  # the entry's vector, repeated for each of its sub-grids
+            vector = store.read_embedding(str(entry_id))
+            parts["embedding"].append(np.broadcast_to(vector, (len(rows), len(vector))))
     out = {name: np.concatenate(p) for name, p in parts.items()}
     if shuffle:  # one order across all the blocks of the task
         order = rng.permutation(len(out[names[0]]))
         out = {name: a[order] for name, a in out.items()}
-    return augment_block(out, augment, rng) if augment is not None else out
+    if augment is None:
+        return out
+    vectors = out.pop("embedding", None)  # not spatial: unchanged by crops, rotations, flips
+    out = augment_block(out, augment, rng)
+    return out if vectors is None else {**out, "embedding": vectors}
 
 
 def read_subgrids(
@@ -66,6 +79,7 @@ def read_subgrids(
     shuffle: bool = True,
     blocks_per_task: int | None = None,
     ray_remote_args: dict[str, Any] | None = None,
+    embedding: bool = False,
 ) -> ray.data.Dataset:
     """A dataset of rows ``{name: (B, B, B) array}`` over ``blocks`` of the store at ``url``.
 
@@ -78,6 +92,7 @@ def read_subgrids(
         blocks_per_task: planned blocks one read task reads; None: about :data:`SUBGRIDS_PER_TASK`
             sub-grids' worth, and at least two tasks.
         ray_remote_args: Ray options of the read tasks (``num_cpus``, ``runtime_env``...), for tuning.
+        embedding: add each row's entry embedding as ``embedding``, ``(dim,)`` float32.
     """
     if not blocks:
         raise ValueError(f"{url}: no sub-grids selected")
@@ -94,6 +109,6 @@ def read_subgrids(
         _read,
         batch_size=per_task,
         batch_format="numpy",
-        fn_kwargs={"url": url, "names": tuple(names), "augment": augment, "shuffle": shuffle},
+        fn_kwargs={"url": url, "names": tuple(names), "augment": augment, "shuffle": shuffle, "embedding": embedding},
         **(ray_remote_args or {}),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,6 +45,7 @@ def plan_blocks(
     holdout: Literal["splits", "subgrids"],
     val_fraction: float = 0.1,
     block_subgrids: int | None = None,
+    exclude: Collection[str] = (),
 ) -> list[Block]:
     """Read blocks covering the sub-grids of ``split``.
 
@@ -51,7 +53,8 @@ def plan_blocks(
     if it has none). ``holdout="subgrids"``: every entry is split by sub-grid
     (:func:`held_out`): ``val`` gets the held-out share, ``train`` the rest, ``test`` nothing.
     Blocks are whole chunks (``block_subgrids`` rounded up to a multiple
-    of the store's chunk), so a read never decodes a chunk twice.
+    of the store's chunk), so a read never decodes a chunk twice. Entries in ``exclude`` are
+    left out of every split.
     """
     chunk = int(store.settings["chunk_subgrids"])
     per_block = chunk * max(1, -(-(block_subgrids or 4 * chunk) // chunk))
@@ -60,6 +63,8 @@ def plan_blocks(
         raise ValueError(f"{store.url} records no splits")
     blocks = []
     for entry_id in store.entries:
+        if entry_id in exclude:
+            continue
         n = int(store.entry_metadata(entry_id)["n_subgrids"])
         if splits is not None:
             if splits["assignment"].get(entry_id) != split:

@@ -93,6 +93,8 @@ class Predictor:
         # bf16 autocast: by default on CUDA only; asked for explicitly it runs on CPU too
         self.autocast = precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
         self.model = model.to(self.device).eval()
+        #: the entry embedding passed with every box (see :meth:`set_embedding`), or None
+        self.embedding: torch.Tensor | None = None
         #: seconds spent in :meth:`predict` (transfers + forward + softmax), for overhead reports
         self.forward_seconds = 0.0
         self.boxes_predicted = 0
@@ -187,6 +189,29 @@ class Predictor:
             preprocessing=self.preprocessing,
         )
 
+    @property
+    def embedding_dim(self) -> int | None:
+        """Width of the structural embedding the network takes (CryoSAMU), or None if it takes none."""
+        return getattr(self.model, "embedding_dim", None)
+
+    def set_embedding(self, vector: np.ndarray | None) -> None:
+        """Pass ``vector`` ``(embedding_dim,)`` with every box from now on (None: no embedding).
+
+        Raises:
+            ValueError: the network takes no embedding, or one of another width, or values are not finite.
+        """
+        if vector is None:
+            self.embedding = None
+            return
+        vector = np.asarray(vector, dtype=np.float32)
+        if self.embedding_dim is None:
+            raise ValueError(f"{self.name}: this network takes no embedding")
+        if vector.shape != (self.embedding_dim,) or not np.isfinite(vector).all():
+            raise ValueError(
+                f"{self.name}: the embedding must be {self.embedding_dim} finite values, got shape {vector.shape}"
+            )
+        self.embedding = torch.from_numpy(vector).to(self.device)[None]
+
     def predict(self, boxes: np.ndarray, *, raw: bool = False) -> dict[str, np.ndarray]:
         """Predict ``(N, 1, b, b, b)`` boxes → head → ``(N, C, b, b, b)`` float32 numpy arrays.
 
@@ -198,8 +223,9 @@ class Predictor:
         start = time.perf_counter()
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(boxes)).to(self.device, non_blocking=True)
+            extra = {} if self.embedding is None else {"embedding": self.embedding.expand(len(x), -1)}
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                outputs = self.model(x)
+                outputs = self.model(x, **extra)
             out = {}
             for name, head in self.heads.items():
                 values = outputs[name].float()

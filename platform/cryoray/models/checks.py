@@ -17,10 +17,14 @@ __all__ = [
     "LayerSpec",
     "check_cryo2struct",
     "check_cryores",
+    "check_cryosamu",
     "check_cryoten",
+    "check_discriminator",
     "check_input",
     "check_segformer3d",
+    "check_struc2mapgan",
     "check_unet",
+    "check_unetpp",
     "check_unetr",
     "check_unetrpp",
 ]
@@ -103,7 +107,7 @@ def check_unetr(
 def check_unet(
     *,
     in_channels: int,
-    out_channels: int,
+    out_channels: int | Mapping[str, int],
     img_size: int,
     channels: Sequence[int],
     strides: Sequence[int],
@@ -114,7 +118,10 @@ def check_unet(
     residual: bool = False,
 ) -> None:
     """Refuse a U-Net whose levels do not match or that cannot downsample ``img_size`` evenly."""
-    _positive(in_channels=in_channels, out_channels=out_channels, img_size=img_size)
+    heads = out_channels if isinstance(out_channels, Mapping) else {"output": out_channels}
+    if not heads:
+        raise ValueError("`out_channels` must name at least one head.")
+    _positive(in_channels=in_channels, img_size=img_size, **{f"out_channels[{k}]": v for k, v in heads.items()})
     _positive_list("channels", channels)
     _positive_list("strides", strides)
     if num_res_units < 0:
@@ -128,7 +135,7 @@ def check_unet(
             f"got {len(strides)} strides for {len(channels)} channels."
         )
     _multiple(img_size, math.prod(strides), "the product of `strides`")
-    if residual and out_channels != in_channels:
+    if residual and out_channels != in_channels:  # a mapping never equals an int
         raise ValueError(
             f"`residual` adds the input to the output: `out_channels` ({out_channels}) must equal "
             f"`in_channels` ({in_channels})."
@@ -155,6 +162,53 @@ def check_cryores(
     _layer("norm", norm)
     _layer("act", act)
     _multiple(img_size, 2 ** (len(channels) - 1), "the downsampling of its `channels` levels (2 per level)")
+
+
+def check_cryosamu(
+    *,
+    in_channels: int,
+    out_channels: int,
+    img_size: int,
+    channels: Sequence[int],
+    num_res_units: int,
+    embedding_dim: int,
+    embedding_tokens: int,
+    bottleneck_depth: int,
+    num_heads: int,
+    mlp_dim: int,
+    embedding_dropout: float,
+    dropout_rate: float,
+    norm: LayerSpec,
+    act: LayerSpec,
+    residual: bool,
+) -> None:
+    """Refuse a CryoSAMU network without two levels, with heads that do not divide its bottleneck, or odd boxes."""
+    _positive(
+        in_channels=in_channels,
+        out_channels=out_channels,
+        img_size=img_size,
+        num_res_units=num_res_units,
+        embedding_dim=embedding_dim,
+        embedding_tokens=embedding_tokens,
+        bottleneck_depth=bottleneck_depth,
+        num_heads=num_heads,
+        mlp_dim=mlp_dim,
+    )
+    _positive_list("channels", channels)
+    if len(channels) < 2:
+        raise ValueError(f"`channels` needs at least 2 levels (one downsampling), got {list(channels)}.")
+    _divisible("channels[-1]", channels[-1], "num_heads", num_heads)
+    _dropout(dropout_rate)
+    if not 0.0 <= embedding_dropout < 1.0:
+        raise ValueError(f"`embedding_dropout` must be in [0, 1), got {embedding_dropout}.")
+    _layer("norm", norm)
+    _layer("act", act)
+    _multiple(img_size, 2 ** (len(channels) - 1), "the downsampling of its `channels` levels (2 per level)")
+    if residual and out_channels != in_channels:
+        raise ValueError(
+            f"`residual` adds the input to the output: `out_channels` ({out_channels}) must equal "
+            f"`in_channels` ({in_channels})."
+        )
 
 
 def check_unetrpp(
@@ -361,3 +415,75 @@ def check_cryo2struct(
             f"the last of `ext_layers` ({layers[-1]}) must be `num_layers` ({num_layers}): "
             "later blocks would feed nothing and earlier ones do not exist."
         )
+
+
+def check_unetpp(
+    *,
+    in_channels: int,
+    out_channels: int,
+    img_size: int,
+    features: Sequence[int],
+    norm: LayerSpec,
+    act: LayerSpec,
+    dropout_rate: float,
+) -> None:
+    """Refuse a U-Net++ without two levels or whose box does not halve evenly at every level."""
+    _positive(in_channels=in_channels, out_channels=out_channels, img_size=img_size)
+    _positive_list("features", features)
+    if len(features) < 2:
+        raise ValueError(f"`features` needs at least 2 levels (one downsampling), got {list(features)}.")
+    _dropout(dropout_rate)
+    _layer("norm", norm)
+    _layer("act", act)
+    _multiple(img_size, 2 ** (len(features) - 1), "the downsampling of its `features` levels (2 per level)")
+
+
+def check_discriminator(
+    *,
+    in_channels: int,
+    channels: Sequence[int],
+    strides: Sequence[int],
+    hidden: Sequence[int],
+    norm: LayerSpec,
+    act: LayerSpec,
+) -> None:
+    """Refuse a discriminator whose convolutions and strides do not pair up."""
+    _positive(in_channels=in_channels)
+    _positive_list("channels", channels)
+    _positive_list("strides", strides)
+    if hidden:
+        _positive_list("hidden", hidden)
+    _same_lengths(channels=channels, strides=strides)
+    _layer("norm", norm)
+    _layer("act", act)
+
+
+def check_struc2mapgan(
+    *,
+    in_channels: int,
+    out_channels: int,
+    img_size: int,
+    features: Sequence[int],
+    disc_channels: Sequence[int],
+    disc_strides: Sequence[int],
+    disc_hidden: Sequence[int],
+    input_scale: float,
+    norm: LayerSpec,
+    act: LayerSpec,
+    dropout_rate: float,
+) -> None:
+    """Refuse a struc2mapGAN whose generator or discriminator cannot be built, or a bad ``input_scale``."""
+    check_unetpp(
+        in_channels=in_channels,
+        out_channels=out_channels,
+        img_size=img_size,
+        features=features,
+        norm=norm,
+        act=act,
+        dropout_rate=dropout_rate,
+    )
+    check_discriminator(
+        in_channels=out_channels, channels=disc_channels, strides=disc_strides, hidden=disc_hidden, norm=norm, act=act
+    )
+    if not (math.isfinite(input_scale) and input_scale > 0):
+        raise ValueError(f"`input_scale` must be positive and finite, got {input_scale}.")

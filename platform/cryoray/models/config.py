@@ -20,8 +20,10 @@ from cryoray.models.checks import (
     LayerSpec,
     check_cryo2struct,
     check_cryores,
+    check_cryosamu,
     check_cryoten,
     check_segformer3d,
+    check_struc2mapgan,
     check_unet,
     check_unetr,
     check_unetrpp,
@@ -30,10 +32,12 @@ from cryoray.models.checks import (
 __all__ = [
     "Cryo2StructConfig",
     "CryoResConfig",
+    "CryoSAMUConfig",
     "CryoTENConfig",
     "ModelConfig",
     "NetworkConfig",
     "SegFormer3DConfig",
+    "Struc2mapGANConfig",
     "UNETRConfig",
     "UNETRPPConfig",
     "UNetConfig",
@@ -100,8 +104,9 @@ class UNetConfig(NetworkConfig):
 
     Args:
         in_channels: input channels. Defaults to 1.
-        out_channels: output channels: 1 for map regression, the class count for classification.
-            Defaults to 1.
+        out_channels: output channels: 1 for map regression, the class count for classification;
+            or channels by head name for a network with several heads (e.g. ``{ca: 1,
+            amino_acid: 21}``, the Cα heatmap and residue-type builder). Defaults to 1.
         img_size: box side in voxels, a multiple of the product of ``strides``. Defaults to 48.
         channels: channels per level. Defaults to (16, 32, 64, 128, 256).
         strides: downsampling between levels, one fewer than ``channels``. Defaults to (2, 2, 2, 2).
@@ -117,7 +122,7 @@ class UNetConfig(NetworkConfig):
 
     name: Literal["unet"] = "unet"
     in_channels: int = 1
-    out_channels: int = 1
+    out_channels: int | dict[str, int] = 1
     img_size: int = 48
     channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     strides: tuple[int, ...] = (2, 2, 2, 2)
@@ -320,6 +325,90 @@ class CryoResConfig(NetworkConfig):
     act: LayerSpec = "prelu"
 
 
+class CryoSAMUConfig(NetworkConfig):
+    """CryoSAMU's structure-aware multimodal U-Net for 4-8 Å maps (Zhang & Dao Duc).
+
+    The paper gives the layout (density encoder, bottleneck cross-attending to a per-entry
+    structural embedding, decoder), not the sizes; see :class:`cryoray.models.cryosamu.CryoSAMUModel`.
+    Trained with ``data.embedding: true`` it takes the store's embeddings; without, or at
+    inference without one, its learned "no structure" tokens.
+
+    Args:
+        in_channels: input channels. Defaults to 1.
+        out_channels: output channels. Defaults to 1 (the enhanced map).
+        img_size: box side in voxels, a multiple of ``2 ** (len(channels) - 1)``. Defaults to 48.
+        channels: channels per level, finest first. Defaults to (32, 64, 128, 256).
+        num_res_units: convolutions per residual unit. Defaults to 2.
+        embedding_dim: structural embedding width; must equal the store's. Defaults to 512 (ESM-IF1).
+        embedding_tokens: structure tokens the bottleneck attends to. Defaults to 4.
+        bottleneck_depth: transformer decoder layers in the bottleneck. Defaults to 2.
+        num_heads: attention heads, dividing ``channels[-1]``. Defaults to 8.
+        mlp_dim: feed-forward width of the bottleneck. Defaults to 512.
+        embedding_dropout: training probability of replacing a box's embedding by "no structure". Defaults to 0.1.
+        dropout_rate: dropout in every unit and attention layer. Defaults to 0.0.
+        norm: normalisation. Defaults to ``"instance"``.
+        act: activation. Defaults to ``"prelu"``.
+        residual: output = input + a gated change that starts at 0. Defaults to False.
+    """
+
+    check = staticmethod(check_cryosamu)
+
+    name: Literal["cryosamu"] = "cryosamu"
+    in_channels: int = 1
+    out_channels: int = 1
+    img_size: int = 48
+    channels: tuple[int, ...] = (32, 64, 128, 256)
+    num_res_units: int = 2
+    embedding_dim: int = 512
+    embedding_tokens: int = 4
+    bottleneck_depth: int = 2
+    num_heads: int = 8
+    mlp_dim: int = 512
+    embedding_dropout: float = 0.1
+    dropout_rate: float = 0.0
+    norm: LayerSpec = "instance"
+    act: LayerSpec = "prelu"
+    residual: bool = False
+
+
+class Struc2mapGANConfig(NetworkConfig):
+    """struc2mapGAN (Zhang, Condon & Dao Duc 2024): a U-Net++ generator from simulated to
+    experimental-like maps, and a 3D convolutional discriminator, trained together.
+
+    See :class:`cryoray.models.struc2mapgan.Struc2mapGANModel`; inference runs the generator only.
+    Training (:mod:`cryoray.train.gan`) reads the store's ``simulated`` map as input and its
+    experimental ``input`` map as target. The defaults are the published sizes.
+
+    Args:
+        in_channels: input channels. Defaults to 1.
+        out_channels: output channels. Defaults to 1.
+        img_size: box side in voxels, a multiple of ``2 ** (len(features) - 1)``. Defaults to 32.
+        features: generator channels per U-Net++ level. Defaults to (32, 64, 128, 256).
+        disc_channels: discriminator convolution channels. Defaults to (32, 64, 128, 256).
+        disc_strides: discriminator convolution strides. Defaults to (1, 1, 1, 1).
+        disc_hidden: discriminator fully connected widths. Defaults to (100, 25).
+        input_scale: simulated density the generator sees as 1.0. Defaults to 2.0.
+        norm: normalisation. Defaults to ``"instance"``.
+        act: activation. Defaults to ``"prelu"``.
+        dropout_rate: generator dropout. Defaults to 0.0.
+    """
+
+    check = staticmethod(check_struc2mapgan)
+
+    name: Literal["struc2mapgan"] = "struc2mapgan"
+    in_channels: int = 1
+    out_channels: int = 1
+    img_size: int = 32
+    features: tuple[int, ...] = (32, 64, 128, 256)
+    disc_channels: tuple[int, ...] = (32, 64, 128, 256)
+    disc_strides: tuple[int, ...] = (1, 1, 1, 1)
+    disc_hidden: tuple[int, ...] = (100, 25)
+    input_scale: float = 2.0
+    norm: LayerSpec = "instance"
+    act: LayerSpec = "prelu"
+    dropout_rate: float = 0.0
+
+
 def _known_name(data: object, handler: Callable[[object], NetworkConfig]) -> NetworkConfig:
     """Report an unknown or missing ``name`` at ``<section>.name``, listing the choices."""
     if isinstance(data, dict) and data.get("name") not in _NAMES:
@@ -335,7 +424,15 @@ def _known_name(data: object, handler: Callable[[object], NetworkConfig]) -> Net
 
 #: Any model config, picked by its ``name``.
 ModelConfig = Annotated[
-    UNETRConfig | UNetConfig | UNETRPPConfig | SegFormer3DConfig | CryoTENConfig | Cryo2StructConfig | CryoResConfig,
+    UNETRConfig
+    | UNetConfig
+    | UNETRPPConfig
+    | SegFormer3DConfig
+    | CryoTENConfig
+    | Cryo2StructConfig
+    | CryoResConfig
+    | CryoSAMUConfig
+    | Struc2mapGANConfig,
     Field(discriminator="name"),
     WrapValidator(_known_name),
 ]

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from monai.networks.blocks import Convolution, ResidualUnit
 from torch import nn
 
+from cryoray.models import residual_unet
 from cryoray.models.checks import LayerSpec, check_cryores, check_input
 
 __all__ = ["CRYORES_HEADS", "CryoResModel"]
@@ -88,8 +88,8 @@ class CryoResModel(nn.Module):
         self.downsampling = 2 ** (len(channels) - 1)
         self.out_channels_by_head = {"global": 1, "relative": 1, "mask": 2}
         layers = {"act": act, "norm": norm, "dropout": dropout_rate or None}
-        self.encoder = self._make_down_layers(in_channels, channels, num_res_units, layers)
-        self.up, self.decoder = self._make_up_layers(channels, num_res_units, layers)
+        self.encoder = residual_unet.down_levels(in_channels, channels, num_res_units, layers)
+        self.up, self.decoder = residual_unet.up_levels(channels, num_res_units, layers)
         self.global_head = nn.Sequential(
             nn.AdaptiveAvgPool3d(1),
             nn.Flatten(),
@@ -100,40 +100,13 @@ class CryoResModel(nn.Module):
         self.relative_head = nn.Conv3d(channels[0], 1, kernel_size=1)
         self.mask_head = nn.Conv3d(channels[0], 2, kernel_size=1)
 
-    @staticmethod
-    def _make_down_layers(in_channels: int, channels: Sequence[int], num_res_units: int, layers: dict) -> nn.ModuleList:
-        inputs = (in_channels, *channels[:-1])
-        return nn.ModuleList(
-            ResidualUnit(3, c_in, c_out, strides=1 if level == 0 else 2, subunits=num_res_units, **layers)
-            for level, (c_in, c_out) in enumerate(zip(inputs, channels, strict=True))
-        )
-
-    @staticmethod
-    def _make_up_layers(
-        channels: Sequence[int], num_res_units: int, layers: dict
-    ) -> tuple[nn.ModuleList, nn.ModuleList]:
-        coarse, fine = channels[:0:-1], channels[-2::-1]  # decoder levels, coarsest first
-        up = nn.ModuleList(
-            Convolution(3, c_in, c_out, strides=2, is_transposed=True, **layers)
-            for c_in, c_out in zip(coarse, fine, strict=True)
-        )
-        merge = nn.ModuleList(ResidualUnit(3, 2 * c, c, subunits=num_res_units, **layers) for c in fine)
-        return up, merge
-
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The feature map of every level, finest first; the last is the bottleneck."""
-        features = []
-        for level in self.encoder:
-            x = level(x)
-            features.append(x)
-        return features
+        return residual_unet.encode(self.encoder, x)
 
     def decode(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         """Full-resolution features ``(B, channels[0], D, H, W)`` from the encoder's levels."""
-        x = features[-1]
-        for up, merge, skip in zip(self.up, self.decoder, features[-2::-1], strict=True):
-            x = merge(torch.cat([up(x), skip], dim=1))
-        return x
+        return residual_unet.decode(self.up, self.decoder, features)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """``global`` and ``relative`` (Å) and ``mask`` logits for a batch of boxes, all at full resolution."""

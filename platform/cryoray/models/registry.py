@@ -7,8 +7,10 @@ from torch import nn
 from cryoray.models.config import ModelConfig, NetworkConfig
 from cryoray.models.cryo2struct import Cryo2StructModel
 from cryoray.models.cryores import CryoResModel
+from cryoray.models.cryosamu import CryoSAMUModel
 from cryoray.models.cryoten import CryoTENModel
 from cryoray.models.segformer3d import SegFormer3DModel
+from cryoray.models.struc2mapgan import Struc2mapGANModel
 from cryoray.models.unet import UNetModel
 from cryoray.models.unetr import UNETRModel
 from cryoray.models.unetrpp import UNETRPPModel
@@ -23,6 +25,8 @@ _NETWORKS: dict[str, type[nn.Module]] = {
     "cryoten": CryoTENModel,
     "cryo2struct": Cryo2StructModel,
     "cryores": CryoResModel,
+    "cryosamu": CryoSAMUModel,
+    "struc2mapgan": Struc2mapGANModel,
 }
 
 #: The names a config's ``model.name`` may take.

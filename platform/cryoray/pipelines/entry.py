@@ -24,6 +24,7 @@ from cryoray.labels import (
     amino_acid_labels,
     atom_labels,
     atom_type_labels,
+    ca_heatmap,
     cryores_grids,
     denoise_class_labels,
     denoise_regression_target,
@@ -31,6 +32,7 @@ from cryoray.labels import (
     secondary_structure_labels,
     simulate_map,
 )
+from cryoray.labels.embeddings import Embedder, build_embedder, embed_model
 from cryoray.pipelines.ingest_config import IngestConfig
 from cryoray.pipelines.manifest import ManifestRow
 from cryoray.preprocessing import prepare_map
@@ -93,6 +95,8 @@ def _label_grids(
         grids["secondary_structure"] = secondary_structure_labels(frame, atoms, codes)
     if "atom_type" in kinds:
         grids["atom_type"] = atom_type_labels(frame, atoms)
+    if "ca_heatmap" in kinds:
+        grids["ca_heatmap"] = ca_heatmap(frame, atoms)
     if "denoise_class" in kinds:
         grids["denoise_class"] = denoise_class_labels(frame, atoms, config.denoise_radius)
     if kinds & {"denoise_regression", "simulated"}:
@@ -125,6 +129,16 @@ def _kept(origins: np.ndarray, grids: dict, atom_voxels: np.ndarray, config: Ing
         if np.all(b > a):
             out[i] = bool(source[a[0] : b[0], a[1] : b[1], a[2] : b[2]].any())
     return out
+
+
+_embedders: dict[str, Embedder] = {}  # one per embedding setting and process (ESM-IF1 loads once)
+
+
+def _embedder(config: IngestConfig) -> Embedder:
+    key = config.embedding.model_dump_json()
+    if key not in _embedders:
+        _embedders[key] = build_embedder(config.embedding)
+    return _embedders[key]
 
 
 def build_entry(row: ManifestRow, config: IngestConfig) -> tuple[dict, EntryGrids]:
@@ -173,7 +187,8 @@ def build_entry(row: ManifestRow, config: IngestConfig) -> tuple[dict, EntryGrid
         "secondary_structure_source": ss_source,
         "sequences": [{"name": s.name, "sequence": s.sequence, "chains": list(s.chains)} for s in sequences],
     }
-    return metadata, EntryGrids(origins=origins[kept], grids=grids)
+    embedding = None if config.embedding is None else embed_model(_embedder(config), model, atoms, sequences)
+    return metadata, EntryGrids(origins=origins[kept], grids=grids, embedding=embedding)
 
 
 def ingest_entry(row: ManifestRow, config: IngestConfig, store_url: str, layout: StoreLayout) -> dict:

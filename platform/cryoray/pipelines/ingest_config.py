@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from cryoray.config import Section
+from cryoray.labels.embeddings import EmbeddingConfig, build_embedder, embedding_settings
 from cryoray.labels.secondary_structure import SecondaryStructureSource
 from cryoray.labels.simulate import check_resolution
 from cryoray.labels.voxel_labels import MAX_DENOISE_RADIUS
@@ -29,6 +30,7 @@ LabelKind = Literal[
     "global_resolution",
     "relative_resolution",
     "molecule_mask",
+    "ca_heatmap",
 ]
 
 
@@ -83,6 +85,7 @@ class IngestConfig(Section):
         retries / retry_delay: attempts and base delay (s) for sources that cannot be reached.
         cpus_per_entry: CPUs a Ray task reserves per entry.
         splits: how to split the entries.
+        embedding: a per-entry structural embedding to store (CryoSAMU's input); None stores none.
     """
 
     tiling: str = "c2s"
@@ -100,6 +103,7 @@ class IngestConfig(Section):
     retry_delay: float = Field(1.0, ge=0)
     cpus_per_entry: PositiveFloat = 1.0
     splits: SplitConfig = SplitConfig()
+    embedding: EmbeddingConfig | None = None
 
     @model_validator(mode="after")
     def _check(self) -> IngestConfig:
@@ -126,4 +130,5 @@ class IngestConfig(Section):
             prepare=self.prepare.model_dump(exclude={"max_voxels"}),  # a resource limit, not a data setting
             skip_rule=self.skip_rule,
             denoise_radius=self.denoise_radius,
+            embedding=None if self.embedding is None else embedding_settings(build_embedder(self.embedding)),
         )

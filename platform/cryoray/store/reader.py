@@ -42,6 +42,7 @@ class SubgridStore:
         self._arrays: dict[tuple[str, str], zarr.Array] = {}
         self._metadata: dict[str, dict] = {}  # v1: entry attributes read so far
         self._checked: dict[str, int] = {}  # entry -> n_subgrids, for entries whose group attributes were checked
+        self._embeddings: dict[str, np.ndarray] = {}  # entry -> its embedding, once read
         self._catalog: Catalog | None = None  # the committed entries, once read
 
     @classmethod
@@ -107,7 +108,30 @@ class SubgridStore:
 
     @property
     def array_names(self) -> list[str]:
+        """The per-sub-grid arrays: origins, input and the label kinds."""
         return ["origins", "input", *self.settings["label_kinds"]]
+
+    @property
+    def embedding_dim(self) -> int | None:
+        """Features of the entries' ``embedding`` array, or None when the store has no embeddings."""
+        embedding = self.settings.get("embedding")
+        return None if embedding is None else int(embedding["dim"])
+
+    @property
+    def _entry_arrays(self) -> list[str]:
+        return self.array_names + (["embedding"] if self.embedding_dim else [])
+
+    def read_embedding(self, entry_id: str) -> np.ndarray:
+        """The entry's ``(dim,)`` float32 embedding (read once, then cached).
+
+        Raises:
+            ValueError: the store has no embeddings.
+        """
+        if not self.embedding_dim:
+            raise ValueError(f"{self.url}: the store has no embeddings (ingest with an `embedding` setting)")
+        if entry_id not in self._embeddings:
+            self._embeddings[entry_id] = self.array(entry_id, "embedding")[:]
+        return self._embeddings[entry_id]
 
     def entry_metadata(self, entry_id: str) -> dict:
         """A committed entry's attributes (v2: from the index, no request; v1: read once, then cached).
@@ -145,7 +169,7 @@ class SubgridStore:
     def _check_array(self, entry_id: str, name: str, arr: zarr.Array, n: int) -> None:
         box = self.settings["tiling"]["box"]
         dtype = array_dtypes(self.settings["input_dtype"])[name]
-        expected = (n, 3) if name == "origins" else (n, box, box, box)
+        expected = {"origins": (n, 3), "embedding": (self.embedding_dim,)}.get(name, (n, box, box, box))
         if arr.shape != expected or str(arr.dtype) != dtype:
             raise StoreSchemaError(
                 f"{self.url}#{entry_id}", f"array {name} is {arr.shape} {arr.dtype}, schema says {expected} {dtype}"
@@ -157,9 +181,9 @@ class SubgridStore:
         The group and the arrays' metadata are read concurrently (one round trip on S3).
         """
         where = f"{self.url}#{entry_id}"
-        unknown = set(names) - set(self.array_names)
+        unknown = set(names) - set(self._entry_arrays)
         if unknown:
-            raise ValueError(f"{self.url}: no arrays {sorted(unknown)}; the store has {self.array_names}")
+            raise ValueError(f"{self.url}: no arrays {sorted(unknown)}; the store has {self._entry_arrays}")
         store = self.root.store
         group = None
         if entry_id not in self._checked:
@@ -209,7 +233,7 @@ class SubgridStore:
 
     async def _check_all(self, entries: Sequence[str]) -> list[tuple[str, str]]:
         limit = asyncio.Semaphore(_CHECK_CONCURRENCY)
-        names = self.array_names
+        names = self._entry_arrays
 
         async def one(entry_id: str) -> tuple[str, str] | None:
             async with limit:
@@ -288,6 +312,7 @@ def store_info(url: str | os.PathLike, *, check: bool = False) -> dict[str, obje
         "n_subgrids": n_subgrids,
         "tiling": store.settings["tiling"],
         "arrays": arrays,
+        "embedding": store.settings.get("embedding"),
         "bytes_on_disk": _bytes_on_disk(store.url),
         "quarantine": store.attrs["quarantine"],
         "splits": None

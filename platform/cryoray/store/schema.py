@@ -49,6 +49,7 @@ ARRAY_DTYPES = {
     "global_resolution": "float16",
     "relative_resolution": "float16",
     "molecule_mask": "uint8",
+    "ca_heatmap": "float16",
 }
 LABEL_KINDS = tuple(ARRAY_DTYPES)
 #: CryoRes's label kinds (``relative_resolution`` needs the entry's half maps)
@@ -58,8 +59,8 @@ DEFAULT_LABEL_KINDS = tuple(kind for kind in LABEL_KINDS if kind not in CRYORES_
 
 
 def array_dtypes(input_dtype: str) -> dict[str, str]:
-    """dtype of every array an entry may hold: origins, input and the label kinds."""
-    return {"origins": "int32", "input": input_dtype, **ARRAY_DTYPES}
+    """dtype of every array an entry may hold: origins, input, the embedding and the label kinds."""
+    return {"origins": "int32", "input": input_dtype, "embedding": "float32", **ARRAY_DTYPES}
 
 
 class StoreSchemaError(InputError):

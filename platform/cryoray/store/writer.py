@@ -67,11 +67,13 @@ class StoreLayout:
     prepare: Mapping[str, object] | None = None
     skip_rule: str = "no-atoms"
     denoise_radius: float = 6.0
+    #: the per-entry embedding's ``name`` and ``dim`` (:mod:`cryoray.labels.embeddings`), or None for none
+    embedding: Mapping[str, object] | None = None
 
     def to_attrs(self) -> dict[str, object]:
         box = self.tiling.box
         chunk = self.chunk_subgrids or max(1, (2 << 20) // (2 * box**3))
-        return {
+        attrs = {
             "schema_version": SCHEMA_VERSION,
             "tiling": self.tiling.to_dict(),
             "input_dtype": self.input_dtype,
@@ -81,17 +83,22 @@ class StoreLayout:
             "skip_rule": self.skip_rule,
             "denoise_radius": float(self.denoise_radius),
         }
+        if self.embedding is not None:  # absent, not null, so stores without embeddings keep their settings
+            attrs["embedding"] = dict(self.embedding)
+        return attrs
 
 
 @dataclass(frozen=True)
 class EntryGrids:
     """One entry on its prepared grid: box origins ``(n, 3)`` and whole-grid arrays to cut.
 
-    ``grids`` holds ``"input"`` and every label kind of the layout, each of the grid's shape.
+    ``grids`` holds ``"input"`` and every label kind of the layout, each of the grid's shape;
+    ``embedding`` the entry's ``(dim,)`` vector when the layout has an embedding.
     """
 
     origins: np.ndarray
     grids: Mapping[str, np.ndarray]
+    embedding: np.ndarray | None = None
 
 
 def _codec() -> BloscCodec:
@@ -118,6 +125,10 @@ def write_entry(
     missing = set(names) - set(entry.grids)
     if missing:
         raise ValueError(f"{entry_id}: missing grids {sorted(missing)}")
+    dim = None if layout.embedding is None else int(layout.embedding["dim"])
+    if dim is not None and (entry.embedding is None or np.shape(entry.embedding) != (dim,)):
+        got = None if entry.embedding is None else np.shape(entry.embedding)
+        raise ValueError(f"{entry_id}: the layout's embedding has {dim} features, the entry gives {got}")
     n, box = len(entry.origins), layout.tiling.box
     entries = zarr.open_group(f"{url.rstrip('/')}/entries", mode="r+")
     if entry_id in entries:
@@ -140,6 +151,11 @@ def write_entry(
     origins = create("origins", dtypes["origins"], (n, 3))
     if n:
         origins[:] = entry.origins.astype(np.int32)
+    if dim is not None:
+        embedding = group.create_array(
+            "embedding", shape=(dim,), dtype=dtypes["embedding"], compressors=_codec(), dimension_names=("feature",)
+        )
+        embedding[:] = np.asarray(entry.embedding, dtype=dtypes["embedding"])
     for name in names:
         arr = create(name, dtypes[name], (n, box, box, box))
         grid = entry.grids[name]

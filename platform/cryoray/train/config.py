@@ -22,6 +22,7 @@ from cryoray.data import DataConfig
 from cryoray.losses import LossConfig
 from cryoray.models import ModelConfig
 from cryoray.store import LABEL_KINDS
+from cryoray.train.gan_config import GANConfig, check_gan_settings
 
 __all__ = [
     "CheckpointConfig",
@@ -150,6 +151,7 @@ class TrainConfig(Section):
     checkpoints: CheckpointConfig = CheckpointConfig()
     tracking: TrackingConfig = Field(TrackingConfig(), validate_default=True)  # checked against output
     max_failures: NonNegativeInt = 2
+    gan: GANConfig | None = None  # adversarial models only (struc2mapgan); defaults when absent
 
     @field_validator("tracking")
     @classmethod
@@ -161,3 +163,12 @@ class TrainConfig(Section):
                 "OUTPUT/mlflow.db needs a local folder"
             )
         return tracking
+
+    @model_validator(mode="after")
+    def _gan_settings_fit_the_model(self) -> TrainConfig:
+        self.gan_settings()
+        return self
+
+    def gan_settings(self) -> GANConfig | None:
+        """The adversarial settings when the model is a GAN (``gan`` or its defaults), else None."""
+        return check_gan_settings(self.model.name, self.gan, {h: t.label for h, t in self.targets.items()})

@@ -12,7 +12,7 @@ from cryoray.metrics.classification import ConfusionCounts
 from cryoray.metrics.regression import PearsonAccumulator
 from cryoray.train.targets import CLASS_NAMES, is_classification
 
-__all__ = ["Batch", "head_inputs", "validate"]
+__all__ = ["Batch", "head_inputs", "network_inputs", "validate"]
 
 Batch = Mapping[str, torch.Tensor]
 
@@ -20,6 +20,11 @@ Batch = Mapping[str, torch.Tensor]
 def head_inputs(batch: Batch) -> torch.Tensor:
     """The network input ``(B, 1, D, H, W)`` float32 from a batch's ``input`` column."""
     return batch["input"].unsqueeze(1).float()
+
+
+def network_inputs(batch: Batch) -> dict[str, torch.Tensor]:
+    """The network's keyword inputs besides the boxes: ``embedding`` ``(B, dim)`` when the batch carries it."""
+    return {"embedding": batch["embedding"].float()} if "embedding" in batch else {}
 
 
 def head_target(batch: Batch, label: str) -> torch.Tensor:
@@ -59,7 +64,7 @@ def validate(
     for batch in batches:
         x = head_inputs(batch)
         with autocast:
-            outputs = model(x)
+            outputs = model(x, **network_inputs(batch))
         totals[0] += 1
         for i, (head, label) in enumerate(labels.items()):
             pred, target = outputs[head].float(), head_target(batch, label)

@@ -15,7 +15,7 @@ from cryoray.losses import build_loss
 from cryoray.models import build_model
 from cryoray.train.checkpoints import TrainingState, load_checkpoint, save_checkpoint, unwrap
 from cryoray.train.config import TrainConfig
-from cryoray.train.evaluate import head_inputs, head_target, validate
+from cryoray.train.evaluate import head_inputs, head_target, network_inputs, validate
 from cryoray.train.optim import Schedule, build_optimizer
 from cryoray.train.targets import is_classification
 from cryoray.train.tracking import Tracker
@@ -26,8 +26,8 @@ __all__ = ["train_loop"]
 LOG_EVERY = 10  # steps per MLflow write (metrics are logged for every step)
 
 
-def _dtypes(labels: dict[str, str]) -> dict[str, torch.dtype]:
-    types = {"input": torch.float32}
+def _dtypes(labels: dict[str, str], embedding: bool) -> dict[str, torch.dtype]:
+    types = {"input": torch.float32, **({"embedding": torch.float32} if embedding else {})}
     types.update({label: torch.int64 if is_classification(label) else torch.float32 for label in labels.values()})
     return types
 
@@ -70,7 +70,7 @@ def train_loop(loop_config: dict) -> None:
             tracker.metrics({"restored_from_step": state.step}, state.step)
 
     autocast = _autocast(config, device)
-    dtypes = _dtypes(labels)
+    dtypes = _dtypes(labels, config.data.embedding)
     train_shard, val_shard = ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("val")
     pending: dict[int, dict[str, float]] = {}
 
@@ -131,7 +131,7 @@ def train_loop(loop_config: dict) -> None:
         for batch in batches:
             x = head_inputs(batch)
             with autocast:
-                outputs = model(x)
+                outputs = model(x, **network_inputs(batch))
             results = {h: losses[h](outputs[h].float(), head_target(batch, labels[h])) for h in labels}
             loss = sum(r.total for r in results.values())
             optimizer.zero_grad(set_to_none=True)

@@ -29,6 +29,7 @@ from cryoray.models import build_model
 from cryoray.runtime import ensure_ray
 from cryoray.store import SubgridStore
 from cryoray.train.config import TrainConfig, is_remote
+from cryoray.train.gan import gan_arrays, gan_loop
 from cryoray.train.loop import train_loop
 from cryoray.train.progress import TrainingProgress
 from cryoray.train.targets import CLASS_NAMES, is_classification
@@ -94,6 +95,7 @@ def plan_training(config: TrainConfig, *, source: object) -> TrainPlan:
             f"model.img_size is {config.model.img_size} but the data gives {side}³ sub-grids (store boxes "
             f"{box}³, data.augment.crop {config.data.augment.crop})",
         )
+    _check_embedding(config, model, store, source)
     for head, target in config.targets.items():
         if target.label not in kinds:
             raise ConfigError(
@@ -111,6 +113,9 @@ def plan_training(config: TrainConfig, *, source: object) -> TrainPlan:
             raise ConfigError(
                 source, f"model: head '{head}' has {heads[head]} output channels, '{target.label}' needs {wanted}"
             )
+    gan = config.gan_settings()
+    if gan is not None and gan.target_mask and gan.target_mask not in kinds:
+        raise ConfigError(source, f"gan.target_mask: the store {store.url} has no '{gan.target_mask}' labels")
     train_blocks, val_blocks = _plan_splits(store, config, source)
     for split, blocks in (("train", train_blocks), ("val", val_blocks)):
         if not blocks:
@@ -135,11 +140,33 @@ def plan_training(config: TrainConfig, *, source: object) -> TrainPlan:
     return TrainPlan(config, store, train_blocks, val_blocks, counts, steps)
 
 
+def _check_embedding(config: TrainConfig, model: torch.nn.Module, store: SubgridStore, source: object) -> None:
+    """With ``data.embedding``, the store must hold embeddings as wide as the network's ``embedding_dim``."""
+    if not config.data.embedding:
+        return
+    wanted = getattr(model, "embedding_dim", None)
+    if wanted is None:
+        raise ConfigError(source, f"data.embedding: the {config.model.name} model takes no embedding")
+    if store.embedding_dim is None:
+        raise ConfigError(
+            source, f"data.embedding: the store {store.url} has no embeddings (ingest with `--embedding structure`)"
+        )
+    if store.embedding_dim != wanted:
+        raise ConfigError(
+            source,
+            f"model.embedding_dim is {wanted} but the store's {store.settings['embedding']['name']} embeddings "
+            f"have {store.embedding_dim} features",
+        )
+
+
 def _plan_splits(store: SubgridStore, config: TrainConfig, source: object) -> tuple[list, list]:
     """Training and validation blocks; ``holdout: auto`` takes the store's splits when they give a validation set."""
     data = config.data
     holdout = data.holdout
-    args = {"val_fraction": data.val_fraction, "block_subgrids": data.block_subgrids}
+    unknown = sorted(set(data.exclude_entries) - set(store.entries))
+    if unknown:
+        raise ConfigError(source, f"data.exclude_entries: {unknown} not in the store {store.url}")
+    args = {"val_fraction": data.val_fraction, "block_subgrids": data.block_subgrids, "exclude": data.exclude_entries}
     if holdout == "auto":
         splits = store.attrs["splits"]
         has_val = splits is not None and "val" in splits["assignment"].values()
@@ -225,16 +252,22 @@ def run_training(
         record = {"mlflow_run_id": run_id, "tracking_uri": uri}
         write_bytes(f"{run_dir}/{RUN_RECORD}", json.dumps(record, indent=1).encode(), make_dirs=True)
     arrays = ["input", *sorted({t.label for t in config.targets.values()})]
+    gan = config.gan_settings()
+    if gan is not None:  # an adversarial model: its own loop, two networks
+        arrays = gan_arrays(gan)
+    embedding = config.data.embedding
     datasets = {
-        "train": read_subgrids(config.data.store, plan.train_blocks, arrays, augment=config.data.augment),
-        "val": read_subgrids(config.data.store, plan.val_blocks, arrays, shuffle=False),
+        "train": read_subgrids(
+            config.data.store, plan.train_blocks, arrays, augment=config.data.augment, embedding=embedding
+        ),
+        "val": read_subgrids(config.data.store, plan.val_blocks, arrays, shuffle=False, embedding=embedding),
     }
     w = config.workers
     shown = TrainingProgress(
         plan.total_steps, config.schedule.epochs, ["val/loss", config.checkpoints.metric], enabled=progress
     )
     trainer = TorchTrainer(
-        train_loop,
+        train_loop if gan is None else gan_loop,
         train_loop_config={
             "config": config_dict,
             "class_counts": plan.class_counts,
@@ -245,7 +278,9 @@ def run_training(
             "bundle": {
                 "mlflow_run_id": run_id,
                 "tracking_uri": uri,
-                "store": {key: plan.store.settings[key] for key in ("prepare", "tiling")} | {"url": plan.store.url},
+                "store": {key: plan.store.settings[key] for key in ("prepare", "tiling")}
+                | {"url": plan.store.url}
+                | ({"embedding": plan.store.settings["embedding"]} if embedding else {}),
             },
         },
         scaling_config=ray.train.ScalingConfig(
@@ -310,7 +345,9 @@ def _log_curves(tracker: Tracker, run_dir: str) -> None:
     """Loss and validation curves as one PNG, logged to MLflow and kept beside the run."""
     keys = ["train/loss", "val/loss"]
     keys += sorted(
-        k for k in tracker.client.get_run(tracker.run_id).data.metrics if k.endswith(("/f1/CA", "/pcc", "/macro_f1"))
+        k
+        for k in tracker.client.get_run(tracker.run_id).data.metrics
+        if k.endswith(("/f1/CA", "/pcc", "/macro_f1", "discriminator/loss"))
     )
     curves = {k: tracker.history(k) for k in keys}
     if any(curves.values()):

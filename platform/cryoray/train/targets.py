@@ -42,7 +42,13 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "molecule_mask": ("background", "molecule"),
 }
 #: label kinds that hold values (regression targets): densities, resolutions in Å
-REGRESSION_LABELS = ("denoise_regression", "simulated", "global_resolution", "relative_resolution")
+REGRESSION_LABELS = (
+    "denoise_regression",
+    "simulated",
+    "global_resolution",
+    "relative_resolution",
+    "ca_heatmap",
+)
 
 
 def is_classification(label: str) -> bool:
