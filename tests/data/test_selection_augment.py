@@ -7,7 +7,11 @@ import pytest
 
 from cryoray.data import AugmentConfig, augment_block, class_counts, plan_blocks
 from cryoray.data.selection import held_out
+from cryoray.errors import ConfigError
 from cryoray.store import SubgridStore
+from cryoray.train import TrainConfig
+from cryoray.train.run import plan_training
+from tests.support.training import small_config
 
 
 def _ids(blocks) -> list[tuple[str, int]]:
@@ -32,6 +36,17 @@ def test_subgrid_holdout_partitions_every_entry(sample_store) -> None:
     assert again == val
     with pytest.raises(ValueError, match="records no splits"):
         plan_blocks(store, "train", holdout="splits")
+
+
+def test_excluded_entries_are_in_no_split_and_unknown_ones_are_refused(sample_store) -> None:
+    """Leave-one-map-out: an excluded entry is never read; a typo in the list is a config error."""
+    store = SubgridStore.open(sample_store)
+    for split in ("train", "val"):
+        assert plan_blocks(store, split, holdout="subgrids", exclude={"EMD-3488"}) == []
+        assert plan_blocks(store, split, holdout="subgrids", exclude={"EMD-9999"}) != []
+    config = small_config(sample_store, sample_store.parent / "runs", data__exclude_entries=["EMD-9999"])
+    with pytest.raises(ConfigError, match=r"data.exclude_entries: \['EMD-9999'\] not in the store"):
+        plan_training(TrainConfig.model_validate(config), source="cfg")
 
 
 def test_held_out_fraction_is_close_to_asked() -> None:

@@ -54,6 +54,20 @@ def test_build_channels_from_one_model_or_two() -> None:
     assert error.value.source == "models" and "--" not in error.value.reason
 
 
+def test_build_channels_take_a_ca_heatmap_head_as_the_ca_score() -> None:
+    builder = ModelSpec(
+        "builder", 32, {"ca": HeadSpec("ca", 1, "ca_heatmap"), "amino_acid": AMINO}
+    )  # a regression head: its values are the heatmap itself, no activation
+    channels = build_channels([builder])
+    assert (channels[0].head, channels[0].channel, channels[0].classification) == ("ca", 0, False)
+    assert [c.channel for c in channels[1:]] == list(range(1, 21))
+    bad = ModelSpec("bad", 32, {"ca": HeadSpec("ca", 2, "ca_heatmap"), "amino_acid": AMINO})
+    with pytest.raises(ConfigError, match="ca_heatmap head needs 1 channel"):
+        build_channels([bad])
+    with pytest.raises(ConfigError, match=r"\['atom or ca_heatmap'\]"):
+        build_channels([ModelSpec("amino", 32, {"amino_acid": AMINO})])
+
+
 def test_stack_channels_takes_each_channel_from_its_model_and_head() -> None:
     atoms, amino = np.random.default_rng(0).random((2, 3, 21, 2, 2, 2), dtype=np.float32)
     channels = build_channels([ModelSpec("atoms", 2, {"atom": ATOM}), ModelSpec("amino", 2, {"amino_acid": AMINO})])
@@ -98,3 +112,16 @@ def test_candidates_become_states_in_angstrom() -> None:
     assert n == 1 and len(states) == 1
     np.testing.assert_allclose(states.xyz[0], [16.0, 4.0, 2.0])
     assert states.aa_probs[0, 4] == pytest.approx(1.0) and states.ca_prob[0] == pytest.approx(0.9)
+
+
+def test_a_heatmap_peak_above_one_becomes_a_state_of_probability_one() -> None:
+    """A regressed Cα heatmap may overshoot 1 at a peak: the state's score is capped, not refused."""
+    build = BuildConfig.model_validate({"candidates": {"threshold": 0.4, "cluster_radius": 2.0}})
+    sink = candidate_sink(build)
+    values = np.zeros((21, 4, 4, 4), np.float32)
+    values[0, 1, 1, 1], values[0, 1, 1, 2] = 1.25, 0.7  # a peak and its neighbour, one cluster
+    sink(0, values)
+    states, n = clustered_states(sink, GridFrame((4, 4, 4), (1.0, 1.0, 1.0)), build)
+    # a cluster is the mean of its members: the capped peak (1.0) and its neighbour (0.7)
+    assert n == 2 and len(states) == 1 and states.ca_prob[0] == pytest.approx(0.85)
+    np.testing.assert_allclose(states.xyz[0], [1.5, 1.0, 1.0])

@@ -61,3 +61,20 @@ def test_residual_unet_starts_as_the_identity_and_learns_a_change() -> None:
     assert model.residual_scale.grad is not None and model.residual_scale.grad.abs().item() > 0
     with pytest.raises(ValueError, match="`residual`"):
         model_config(tiny_model("unet", residual=True, out_channels=2))
+
+
+def test_named_heads_split_the_last_layer_and_configs_accept_them() -> None:
+    """A builder U-Net: a Cα heatmap head and an amino-acid head sharing one network."""
+    model = UNetModel(**{**TINY_KWARGS, "out_channels": {"ca": 1, "amino_acid": 21}}).eval()
+    with torch.no_grad():
+        outputs = model(box(side=16))
+    assert model.heads == ("ca", "amino_acid")
+    assert {k: v.shape[1] for k, v in outputs.items()} == {"ca": 1, "amino_acid": 21}
+    built = build_model(model_config({**TINY["unet"].model_dump(), "out_channels": {"ca": 1, "amino_acid": 21}}))
+    assert built.out_channels_by_head == {"ca": 1, "amino_acid": 21}
+    with pytest.raises(ValueError, match=r"out_channels\[ca\]"):
+        UNetModel(**{**TINY_KWARGS, "out_channels": {"ca": 0}})
+    with pytest.raises(ValueError, match="at least one head"):
+        UNetModel(**{**TINY_KWARGS, "out_channels": {}})
+    with pytest.raises(ValueError, match="residual"):
+        UNetModel(**{**TINY_KWARGS, "out_channels": {"output": 1}, "residual": True})

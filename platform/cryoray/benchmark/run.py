@@ -11,7 +11,7 @@ from functools import partial
 
 import ray
 
-from cryoray.benchmark.entry import BASELINES, evaluate_entry
+from cryoray.benchmark.entry import BASELINES, MODEL_BASELINES, evaluate_entry
 from cryoray.benchmark.results import means_by_kind, write_results
 from cryoray.errors import ConfigError
 from cryoray.infer.batch import run_batch_inference
@@ -34,7 +34,11 @@ def _plan(config: BatchInferConfig, rows: Sequence[ManifestRow]) -> tuple[list[s
         Predictor.from_reference(ref, tracking_uri=config.tracking_uri, device="cpu", precision="fp32").spec
         for ref in config.models
     ]
-    maps = [c.name for c in output_channels(specs) if not c.classification]
+    maps = [  # a Cα heatmap is a regression head but not a density map
+        c.name
+        for c in output_channels(specs)
+        if not c.classification and specs[c.predictor].heads[c.head].label != "ca_heatmap"
+    ]
     try:
         build_channels(specs)
         building = any(r.sequence for r in rows)
@@ -107,9 +111,10 @@ def run_benchmark(
     """
     start = time.perf_counter()
     rows = read_manifest(manifest)
-    unknown = [b for b in baselines if b not in BASELINES]
+    known = sorted([*BASELINES, *MODEL_BASELINES])
+    unknown = [b for b in baselines if b not in known]
     if unknown:
-        raise ConfigError("--baseline", f"unknown baseline(s) {unknown}; choose from {sorted(BASELINES)}")
+        raise ConfigError("--baseline", f"unknown baseline(s) {unknown}; choose from {known}")
     maps, building = _plan(config, rows)
     predictions = join(output, "predictions")
     ensure_dir(output)

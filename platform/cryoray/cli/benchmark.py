@@ -4,7 +4,8 @@ The manifest is the ingest one (CSV or JSON lines: entry_id,map,model,resolution
 sequence, half_map_1, half_map_2). The models are run over it with batch inference (their
 regression maps, and a model for entries with a sequence when they build models) into
 OUTPUT/predictions; then every entry is evaluated on Ray: the deposited map, each --baseline
-(no-network maps: lowpass = the deposited map low-passed at its resolution), each predicted map
+(no-network yardsticks: lowpass = the deposited map low-passed at its resolution; peaks = a
+model built from the map's density peaks, for entries with a sequence), each predicted map
 (map–model FSC, CC_box/mask/volume/peaks, Q-score against the deposited model; the half-map FSC
 for the deposited map), and the built model against the deposited one (Cα recall/precision/F1,
 residue coverage, sequence match and recall, TM-score). Writes OUTPUT/results.csv (a row per
@@ -32,7 +33,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "--model", action="append", help="model reference (checkpoint dir or NAME[/VERSION]); repeat for two models"
     )
     parser.add_argument(
-        "--baseline", action="append", default=[], choices=["lowpass"], help="a no-network map to evaluate too"
+        "--baseline",
+        action="append",
+        default=[],
+        choices=["lowpass", "peaks"],
+        help="a no-network yardstick to evaluate too: lowpass (a map), peaks (a model built from density peaks)",
     )
     parser.add_argument("--config", help="YAML batch config (models, infer, build, actors), as predict-batch takes")
     parser.add_argument(

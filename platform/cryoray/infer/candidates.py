@@ -43,7 +43,8 @@ def clustered_states(
     # The 20 amino-acid classes without "none", renormalised (rows of zeros stay uniform in the HMM).
     total = aa.sum(axis=1, keepdims=True)
     aa = np.divide(aa, total, out=np.zeros_like(aa), where=total > 0)
+    # A regressed Cα heatmap (not a softmax) can overshoot 1 at a peak; it is a score, capped to a probability.
     states = HmmStates.validated(
-        frame.index_to_xyz(index), aa, ca_prob, source=f"{source}: Cα candidates (P > {threshold})"
+        frame.index_to_xyz(index), aa, np.clip(ca_prob, 0.0, 1.0), source=f"{source}: Cα candidates (P > {threshold})"
     )
     return cluster_candidates(states, radius=candidates.cluster_radius), len(states)

@@ -110,31 +110,40 @@ def segment_channels(spec: ModelSpec, heads: Sequence[str] | None = None) -> lis
 
 
 def build_channels(specs: Sequence[ModelSpec]) -> list[OutputChannel]:
-    """What model building stitches: P(Cα) first, then the 20 amino-acid probabilities (A R N D … V).
+    """What model building stitches: the Cα score first, then the 20 amino-acid probabilities (A R N D … V).
 
-    The Cα probability comes from a head trained on ``atom`` (class ``CA``), the amino-acid ones
-    from a head trained on ``amino_acid``: one model with both, or two models.
+    The Cα score is P(Cα) of a head trained on ``atom`` (class ``CA``, Cryo2Struct) or the
+    predicted heatmap of a head trained on ``ca_heatmap`` (1 at a Cα, peak-picked by the
+    candidate clustering), the amino-acid probabilities come from a head trained on
+    ``amino_acid``: one model with both, or two models. With both Cα kinds the first found wins.
 
     Raises:
-        ConfigError: no head trained on ``atom`` (with a ``CA`` class) or on ``amino_acid`` (21 classes).
+        ConfigError: no head trained on ``atom`` (with a ``CA`` class) or ``ca_heatmap`` (one
+            channel), or none on ``amino_acid`` (21 classes).
     """
     found: dict[str, tuple[int, HeadSpec]] = {}
     for index, spec in enumerate(specs):
-        for label in ("atom", "amino_acid"):
+        for label in ("atom", "ca_heatmap", "amino_acid"):
             head = spec.head_for_label(label)
-            if head is not None and label not in found:
-                found[label] = (index, head)
-    missing = [label for label in ("atom", "amino_acid") if label not in found]
+            kind = "ca" if label != "amino_acid" else label
+            if head is not None and kind not in found:
+                found[kind] = (index, head)
+    needs = {"ca": "atom or ca_heatmap", "amino_acid": "amino_acid"}
+    missing = [labels for kind, labels in needs.items() if kind not in found]
     if missing:
         raise ConfigError(
             "models", f"model building needs heads trained on {missing} (one model with both, or two models)"
         )
-    atom_index, atom = found["atom"]
+    ca_index, ca_head = found["ca"]
     aa_index, aa = found["amino_acid"]
-    if atom.class_names is None or "CA" not in atom.class_names or aa.channels != 21:
-        raise ConfigError("models", "the atom head needs a CA class and the amino-acid head 21 classes (none + 20)")
-    ca = _channel(atom_index, atom, atom.class_names.index("CA"))
-    return [ca, *(_channel(aa_index, aa, c) for c in AMINO_ACIDS)]
+    if ca_head.label == "atom" and (ca_head.class_names is None or "CA" not in ca_head.class_names):
+        raise ConfigError("models", "the atom head needs a CA class")
+    if ca_head.label == "ca_heatmap" and ca_head.channels != 1:
+        raise ConfigError("models", f"the ca_heatmap head needs 1 channel, got {ca_head.channels}")
+    if aa.channels != 21:
+        raise ConfigError("models", "the amino-acid head needs 21 classes (none + 20)")
+    ca_channel = ca_head.class_names.index("CA") if ca_head.label == "atom" else 0
+    return [_channel(ca_index, ca_head, ca_channel), *(_channel(aa_index, aa, c) for c in AMINO_ACIDS)]
 
 
 def stack_channels(outputs: Mapping[int, Mapping[str, np.ndarray]], channels: Sequence[OutputChannel]) -> np.ndarray:
