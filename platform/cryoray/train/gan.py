@@ -30,13 +30,12 @@ from cryoray.train.checkpoints import TrainingState, load_checkpoint, save_check
 from cryoray.train.config import TrainConfig
 from cryoray.train.gan_config import GAN_INPUT_LABEL, GANConfig
 from cryoray.train.optim import Schedule, build_optimizer
-from cryoray.train.tracking import Tracker
+from cryoray.train.run_log import RunLog
 from cryoray.viz.training import save_sample
 
 __all__ = ["DISCRIMINATOR_STATE", "GANBatch", "gan_arrays", "gan_loop", "write_gan_bundle"]
 
 DISCRIMINATOR_STATE = "discriminator_state.pt"
-LOG_EVERY = 10  # steps per MLflow write
 
 
 def gan_arrays(gan: GANConfig) -> list[str]:
@@ -85,8 +84,7 @@ def gan_loop(loop_config: dict) -> None:
     per_epoch = int(loop_config["steps_per_epoch"])
     sched_g = Schedule(config.schedule, opt_g, per_epoch * config.schedule.epochs)
     sched_d = Schedule(config.schedule, opt_d, per_epoch * config.schedule.epochs)
-    tracker = Tracker(loop_config["tracking_uri"], loop_config["run_id"]) if rank == 0 else None
-    inbox = loop_config.get("progress") if rank == 0 else None
+    log = RunLog(loop_config, rank)
     autocast = torch.autocast(
         device.type,
         dtype=torch.bfloat16,
@@ -101,17 +99,10 @@ def gan_loop(loop_config: dict) -> None:
             saved = torch.load(Path(folder) / DISCRIMINATOR_STATE, weights_only=True, map_location="cpu")
             opt_d.load_state_dict(saved["optimizer"])
             sched_d.load_state_dict(saved["scheduler"])
-        if tracker:
-            tracker.metrics({"restored_from_step": state.step}, state.step)
+        log.restored(state.step)
 
     arrays = {name: torch.float32 for name in gan_arrays(gan)}
     train_shard, val_shard = ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("val")
-    pending: dict[int, dict[str, float]] = {}
-
-    def flush() -> None:
-        for step, values in sorted(pending.items()):
-            tracker.metrics(values, step)
-        pending.clear()
 
     def losses(b: GANBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """Generator total, its terms, and the generated boxes."""
@@ -167,22 +158,15 @@ def gan_loop(loop_config: dict) -> None:
         with tempfile.TemporaryDirectory() as folder:
             saved = None
             if rank == 0:
-                flush()
-                tracker.metrics(metrics, state.step)
-                if inbox is not None:
-                    inbox.put.remote({"step": state.step, "val": metrics})
                 picture = Path(folder) / f"sample_step{state.step:07d}.png"
                 save_sample(picture, {k: v.numpy() for k, v in sample.items()}, title=f"step {state.step}")
-                tracker.artifact(picture, "samples")
+                log.validated(state.step, metrics, picture)
                 saved = _save(Path(folder) / "checkpoint", loop_config, net, (opt_g, sched_g), (opt_d, sched_d), state)
             ray.train.report(metrics, checkpoint=saved)
 
     if checkpoint is None:
         baseline, _ = evaluate()  # the untrained generator's scores at step 0
-        if tracker:
-            tracker.metrics(baseline, 0)
-        if inbox is not None:
-            inbox.put.remote({"step": 0, "val": baseline})
+        log.validated(0, baseline)
     for epoch in range(state.epoch, config.schedule.epochs):
         started, seen = time.perf_counter(), 0
         batches = train_shard.iter_torch_batches(
@@ -208,26 +192,17 @@ def gan_loop(loop_config: dict) -> None:
             sched_g.step(state.step)
             sched_d.step(state.step)
             seen += len(b.x)
-            if inbox is not None:
-                inbox.put.remote({"step": state.step, "epoch": epoch + 1, "loss": float(loss_g.detach())})
-            if tracker:
-                values = {"train/loss": float(loss_g.detach()), "train/discriminator/loss": float(loss_d.detach())}
-                values.update({f"train/output/{k}": float(v) for k, v in terms.items()})
-                pending[state.step] = values | {"lr": sched_g.lr}
-                if len(pending) >= LOG_EVERY:
-                    flush()
+            values = {"train/loss": float(loss_g.detach()), "train/discriminator/loss": float(loss_d.detach())}
+            values.update({f"train/output/{k}": float(v) for k, v in terms.items()})
+            log.step(state.step, epoch + 1, values["train/loss"], values | {"lr": sched_g.lr})
             if state.step >= (epoch + 1) * per_epoch:
                 break
             if config.schedule.val_every_steps and state.step % config.schedule.val_every_steps == 0:
                 checkpoint_now()
         state.epoch = epoch + 1
-        if tracker:
-            pending.setdefault(state.step, {})["train/subgrids_per_s_per_worker"] = seen / max(
-                1e-9, time.perf_counter() - started
-            )
+        log.epoch_done(state.step, seen, time.perf_counter() - started)
         checkpoint_now()
-    if tracker:
-        flush()
+    log.flush()
 
 
 def _clip(model: torch.nn.Module, grad_clip: float | None) -> None:

@@ -17,13 +17,11 @@ from cryoray.train.checkpoints import TrainingState, load_checkpoint, save_check
 from cryoray.train.config import TrainConfig
 from cryoray.train.evaluate import head_inputs, head_target, network_inputs, validate
 from cryoray.train.optim import Schedule, build_optimizer
+from cryoray.train.run_log import RunLog
 from cryoray.train.targets import is_classification
-from cryoray.train.tracking import Tracker
 from cryoray.viz.training import save_sample
 
 __all__ = ["train_loop"]
-
-LOG_EVERY = 10  # steps per MLflow write (metrics are logged for every step)
 
 
 def _dtypes(labels: dict[str, str], embedding: bool) -> dict[str, torch.dtype]:
@@ -58,26 +56,18 @@ def train_loop(loop_config: dict) -> None:
     optimizer = build_optimizer(config.optimizer, model.parameters())
     per_epoch = int(loop_config["steps_per_epoch"])
     schedule = Schedule(config.schedule, optimizer, per_epoch * config.schedule.epochs)
-    tracker = Tracker(loop_config["tracking_uri"], loop_config["run_id"]) if rank == 0 else None
-    inbox = loop_config.get("progress") if rank == 0 else None  # calls not waited for
+    log = RunLog(loop_config, rank)
 
     state = TrainingState()
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             state = load_checkpoint(Path(folder), model, optimizer, schedule)
-        if tracker:
-            tracker.metrics({"restored_from_step": state.step}, state.step)
+        log.restored(state.step)
 
     autocast = _autocast(config, device)
     dtypes = _dtypes(labels, config.data.embedding)
     train_shard, val_shard = ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("val")
-    pending: dict[int, dict[str, float]] = {}
-
-    def flush() -> None:
-        for step, values in sorted(pending.items()):
-            tracker.metrics(values, step)
-        pending.clear()
 
     def evaluate() -> tuple[dict[str, float], dict | None]:
         batches = val_shard.iter_torch_batches(batch_size=config.batch_size, dtypes=dtypes, device=device)
@@ -91,14 +81,11 @@ def train_loop(loop_config: dict) -> None:
         with tempfile.TemporaryDirectory() as folder:
             saved = None
             if rank == 0:
-                flush()
-                tracker.metrics(metrics, state.step)
-                if inbox is not None:
-                    inbox.put.remote({"step": state.step, "val": metrics})
+                picture = None
                 if sample is not None:
                     picture = Path(folder) / f"sample_step{state.step:07d}.png"
                     save_sample(picture, {k: v.numpy() for k, v in sample.items()}, title=f"step {state.step}")
-                    tracker.artifact(picture, "samples")
+                log.validated(state.step, metrics, picture)
                 save_checkpoint(
                     Path(folder) / "checkpoint",
                     model,
@@ -114,10 +101,7 @@ def train_loop(loop_config: dict) -> None:
     if checkpoint is None:
         # The untrained model's scores, logged at step 0: the baseline every curve starts from.
         baseline, _ = evaluate()
-        if tracker:
-            tracker.metrics(baseline, 0)
-        if inbox is not None:
-            inbox.put.remote({"step": 0, "val": baseline})
+        log.validated(0, baseline)
     model.train()
     for epoch in range(state.epoch, config.schedule.epochs):
         started, seen = time.perf_counter(), 0
@@ -142,24 +126,15 @@ def train_loop(loop_config: dict) -> None:
             state.step += 1
             schedule.step(state.step)
             seen += len(x)
-            if inbox is not None:
-                inbox.put.remote({"step": state.step, "epoch": epoch + 1, "loss": float(loss.detach())})
-            if tracker:
-                values = {"train/loss": float(loss.detach()), "lr": schedule.lr}
-                for head, result in results.items():
-                    values.update({f"train/{head}/{term}": float(v) for term, v in result.terms.items()})
-                pending[state.step] = values
-                if len(pending) >= LOG_EVERY:
-                    flush()
+            values = {"train/loss": float(loss.detach()), "lr": schedule.lr}
+            for head, result in results.items():
+                values.update({f"train/{head}/{term}": float(v) for term, v in result.terms.items()})
+            log.step(state.step, epoch + 1, values["train/loss"], values)
             if state.step >= (epoch + 1) * per_epoch:
                 break
             if config.schedule.val_every_steps and state.step % config.schedule.val_every_steps == 0:
                 checkpoint_now()
         state.epoch = epoch + 1
-        if tracker:
-            pending.setdefault(state.step, {})["train/subgrids_per_s_per_worker"] = seen / max(
-                1e-9, time.perf_counter() - started
-            )
+        log.epoch_done(state.step, seen, time.perf_counter() - started)
         checkpoint_now()
-    if tracker:
-        flush()
+    log.flush()
