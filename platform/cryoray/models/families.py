@@ -97,7 +97,8 @@ FAMILIES: tuple[Family, ...] = (
         "none: MONAI's residual U-Net (Kerfoot et al. 2018)",
         ("unet",),
         (*TRAINING_COMMANDS, *ENHANCE_COMMANDS, "segment", "build-model"),
-        "a convolution-only U-Net the other networks have to beat",
+        "a convolution-only U-Net; the shipped default:builder (Cα heatmap + residue types) and "
+        "default:enhancer (residual) are two",
     ),
 )
 
