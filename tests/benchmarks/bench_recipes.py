@@ -109,23 +109,23 @@ def train(recipe: str, store: Path, exclude: list[str], steps: int, epochs: int,
     return done
 
 
-def evaluate(held: str, models: list[str], output: Path) -> dict[str, dict[str, float]]:
-    """``cryoray benchmark`` of ``models`` on the held-out entry: its rows by kind."""
+def evaluate(held: str, runs: dict[str, dict], output: Path) -> dict[str, dict[str, float]]:
+    """``cryoray benchmark`` of each network on the held-out entry (apart: they normalise maps
+    differently), the builder's with the peak baseline: the rows by kind."""
     from cryoray.benchmark.run import run_benchmark
 
     manifest = write_manifest(output / "test.csv", local_rows([held]))
-    run_benchmark(
-        str(manifest),
-        str(output / "benchmark"),
-        BatchInferConfig(models=tuple(models)),
-        baselines=["peaks"],
-        num_cpus=2,
-        progress=False,
-    )
-    with open(output / "benchmark" / "results.csv") as stream:
-        rows = list(csv.DictReader(stream))
     keys = MODEL_KEYS + MAP_KEYS
-    return {r["kind"]: {k: round(float(r[k]), 4) for k in keys if r.get(k) not in (None, "")} for r in rows}
+    kinds: dict[str, dict[str, float]] = {}
+    for name, run in runs.items():
+        report = output / f"benchmark_{name}"
+        baselines = ["peaks"] if name == "builder" else []
+        config = BatchInferConfig(models=(run["checkpoint"],))
+        run_benchmark(str(manifest), str(report), config, baselines=baselines, num_cpus=2, progress=False)
+        with open(report / "results.csv") as stream:
+            for row in csv.DictReader(stream):
+                kinds[row["kind"]] = {k: round(float(row[k]), 4) for k in keys if row.get(k) not in (None, "")}
+    return kinds
 
 
 def judge(kinds: dict[str, dict[str, float]]) -> dict[str, object]:
@@ -155,7 +155,7 @@ CARD = """# {title}
 - **Preprocessing:** the bundle's (1 Å grid, map divided by its {percentile:g}th percentile of
   positive values and clipped to [0, 1], 32³ boxes with the c2s tiling).
 - **Made by:** `python -m tests.benchmarks.bench_recipes --build-steps {build_steps} --enhance-steps
-  {enhance_steps} --export platform/cryoray/bundle/defaults` (fold {fold}).
+  {enhance_steps} --epochs {epochs} --export platform/cryoray/bundle/defaults` (fold {fold}).
 
 ## Held-out numbers (leave-one-map-out, same recipe and steps; each map never seen in its fold)
 
@@ -166,17 +166,24 @@ CARD = """# {title}
 {limits}
 """
 
-BUILDER_LIMITS = """- Learned from three maps at 3.2–3.4 Å (~2,700 residues): it knows what a Cα looks like in
-  density at about that resolution, but next to nothing about residue types (20 classes from a
-  few hundred examples each), so the threading still leans on geometry; sequence match stays
-  near chance. It has never seen nucleic acids, ligands, maps worse than ~4 Å or better than 3 Å.
+BUILDER_LIMITS = """- Learned from two maps at 3.2–3.4 Å (EMD-0093 and EMD-21457, ~2,200 residues): it knows what a
+  Cα looks like in density at about that resolution, but next to nothing about residue types (20
+  classes from about a hundred examples each), so the threading still leans on geometry; sequence
+  match stays near chance. The same recipe trained on the two small maps alone (764 residues) lost
+  to density peaks on EMD-0093, and on EMD-21457 (a 198-residue segment threaded with the whole
+  2 × 1,281-residue sequence) it only tied with them (table above): this little data does not
+  carry to every map, so compare with `--candidates peaks` on yours (`cryoray benchmark
+  --baseline peaks`).
+- It has never seen nucleic acids, ligands, maps worse than ~4 Å or better than 3 Å.
 - The map is expected on the input's frame at any voxel size (it is resampled to 1 Å); a map
   whose contrast differs much from these (unsharpened, masked differently) may need `--threshold`.
 - Cα candidates are the heatmap's values above 0.4 clustered within 2 Å (`--threshold`,
   `--cluster-radius`); the peak baseline (`--candidates peaks`) remains the fallback."""
 
 ENHANCER_LIMITS = """- A residual U-Net that starts as the identity: it can only make small, local changes, learned
-  from three maps at 3.2–3.4 Å towards maps simulated from their deposited models. Its output is a
+  from two maps at 3.2–3.4 Å towards maps simulated from their deposited models. It raised CC_mask
+  on the map it never saw (EMD-3488) but lowered the mean Q-score slightly, and on a masked map
+  (EMD-0093 fold) it puts density outside the mask (CC_box falls). Its output is a
   map made to look like a model's density: never use it to validate the model it was compared
   with, and keep the deposited map for deposition and for judging fit.
 - Not trained on maps worse than ~4 Å, on nucleic acids or on membranes' micelles."""
@@ -245,6 +252,7 @@ def export(summary: dict, fold: str, target: Path) -> None:
                 trained_on=", ".join(results[fold]["trained_on"]),
                 max_res=summary["train_max_resolution"],
                 build_steps=summary["build_steps"],
+                epochs=summary["epochs"],
                 enhance_steps=summary["enhance_steps"],
                 fold=fold,
                 percentile=bundle.preprocessing.percentile,
@@ -273,7 +281,7 @@ def run_folds(args: argparse.Namespace, out: Path) -> dict:
             )
         }
         t0 = time.perf_counter()
-        kinds = evaluate(held, [runs["builder"]["checkpoint"], runs["enhancer"]["checkpoint"]], fold)
+        kinds = evaluate(held, runs, fold)
         results[held] = {
             "trained_on": sorted(set(args.entries) - set(exclude)),
             **{f"checkpoint_{name}": run["checkpoint"] for name, run in runs.items()},
@@ -286,6 +294,7 @@ def run_folds(args: argparse.Namespace, out: Path) -> dict:
     summary = {
         "build_steps": args.build_steps,
         "enhance_steps": args.enhance_steps,
+        "epochs": args.epochs,
         "train_max_resolution": args.train_max_resolution,
         "folds": results,
     }

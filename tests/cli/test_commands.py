@@ -131,6 +131,9 @@ def test_demo_runs_main_job_on_bundled_sample(ray_local, tmp_path, capsys) -> No
     assert inference["evaluate_input"]["cc"]["mask"] == pytest.approx(0.6187, abs=1e-3)
     assert -1.0 <= inference["evaluate_enhanced"]["cc"]["mask"] <= 1.0
     assert inference["compare_peaks"]["ca_f1"] > 0.45
+    # the shipped builder (trained without EMD-3488) beats the no-network model on it
+    assert inference["build"]["models"] == ["default:builder"] and inference["enhance"]["model"] == "default:enhancer"
+    assert inference["compare"]["ca_f1"] >= inference["compare_peaks"]["ca_f1"] + 0.05
 
 
 def test_console_script_smoke(tmp_path) -> None:

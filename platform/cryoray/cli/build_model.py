@@ -1,8 +1,11 @@
 """Build a Cα model from a map and its sequence: segment → Cα candidates → clustering → threading.
 
-A voxel classifier predicts P(Cα) (a head trained on the atom label) and the amino-acid
-probabilities (a head trained on amino_acid): one model with both heads (Cryo2Struct2), or an
-atom model plus --amino-model (Cryo2Struct). Voxels with P(Cα) above --threshold are clustered
+A network predicts a Cα score (P(Cα) of a head trained on the atom label, or a Cα heatmap of a
+head trained on ca_heatmap) and the amino-acid probabilities (a head trained on amino_acid): one
+model with both heads (Cryo2Struct2, cryoray's builder), or an atom model plus --amino-model
+(Cryo2Struct). Without --model, the builder shipped with cryoray is used (default:builder, a small
+U-Net; its model card: cryoray/bundle/defaults/builder/MODEL_CARD.md, `cryoray models`). Voxels
+with a Cα score above --threshold are clustered
 (--cluster-radius) into HMM states, and the FASTA's chains are threaded through them. Only the
 candidate voxels' probabilities are kept, never whole probability maps. Coordinates are in the
 input map's frame. Residues left without a state are reported, never invented. Preprocessing,
@@ -13,6 +16,7 @@ threshold and radius are the model bundles' unless given; the report says where 
 the fallback when no trained model fits a map, and the yardstick a trained model must beat.
 
 Example usage:
+  $ cryoray build-model emd_3488.map 5me2.fasta -o model.cif
   $ cryoray build-model emd_3488.map 5me2.fasta -o model.cif --model runs/c2s2/checkpoint_000020
   $ cryoray build-model emd.map seq.fasta -o model.cif --model c2s-atoms/2 --amino-model c2s-amino/1 --tracking-uri sqlite:///mlflow.db
   $ cryoray build-model emd.map seq.fasta -o model.pdb --model ckpt --threshold 0.4 --cluster-radius 3 --json
@@ -93,7 +97,11 @@ def main(args: argparse.Namespace) -> None:
         _build_from_peaks(args, build)
         return
     if args.model is None:
-        raise ConfigError("--model", "required to build from a network's predictions (or use --candidates peaks)")
+        if args.amino_model:
+            raise ConfigError("--amino-model", "goes with the --model whose atom head it completes")
+        from cryoray.bundle.defaults import DEFAULT_BUILDER
+
+        args.model = DEFAULT_BUILDER
     refs = [args.model] + ([args.amino_model] if args.amino_model else [])
     directories = resolve_models(args, refs)
     chains = read_chains(args.sequence)

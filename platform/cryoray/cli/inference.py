@@ -51,8 +51,9 @@ def add_inference_args(
         "--model",
         required=model_required,
         metavar="REF",
-        help="model bundle or checkpoint directory, or MLflow registered model models:/NAME/VERSION, NAME/VERSION "
-        "or NAME (latest); settings not given below are the bundle's",
+        help="model bundle or checkpoint directory, a bundle shipped with cryoray (default:builder, "
+        "default:enhancer), or MLflow registered model models:/NAME/VERSION, NAME/VERSION or NAME (latest); "
+        "settings not given below are the bundle's",
     )
     model.add_argument(
         "--tracking-uri", help="MLflow tracking URI for registered models (default: MLFLOW_TRACKING_URI)"

@@ -5,6 +5,8 @@ A reference is one of
 * a model bundle (``model.safetensors`` + ``bundle.json``: what training writes into every
   checkpoint and ``cryoray import-weights`` makes), or an older checkpoint directory
   (``model.safetensors`` + ``config.yaml``);
+* ``default:NAME``: a bundle shipped inside the package (``default:builder``,
+  ``default:enhancer``; :mod:`cryoray.bundle.defaults`), each with a model card;
 * ``models:/NAME/VERSION``, ``models:/NAME`` (latest version), ``NAME/VERSION`` or ``NAME``: a
   registered model in the MLflow registry at ``tracking_uri`` (default: the environment
   variable ``MLFLOW_TRACKING_URI``), as ``cryoray tune`` registers the best checkpoint.
@@ -26,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from cryoray.bundle import BUNDLE, WEIGHTS
+from cryoray.bundle.defaults import DEFAULT_PREFIX, default_bundle
 from cryoray.infer.errors import ModelReferenceError
 
 __all__ = ["ModelReference", "default_cache_dir", "parse_reference", "resolve_reference"]
@@ -77,6 +80,11 @@ def resolve_reference(
             model or version, no tracking URI for a registry name, or a download that fails.
     """
     text = os.fspath(ref)
+    if text.startswith(DEFAULT_PREFIX):
+        try:
+            return default_bundle(text.removeprefix(DEFAULT_PREFIX))
+        except KeyError as exc:
+            raise ModelReferenceError(text, exc.args[0]) from None
     path = Path(text)
     if path.is_dir():
         if not is_checkpoint(path):
