@@ -29,6 +29,7 @@ from cryoray.models import build_model
 from cryoray.train.checkpoints import TrainingState, load_checkpoint, save_checkpoint, training_bundle
 from cryoray.train.config import TrainConfig
 from cryoray.train.gan_config import GAN_INPUT_LABEL, GANConfig
+from cryoray.train.loop import training_batches
 from cryoray.train.optim import Schedule, build_optimizer
 from cryoray.train.run_log import RunLog
 from cryoray.viz.training import save_sample
@@ -169,14 +170,7 @@ def gan_loop(loop_config: dict) -> None:
         log.validated(0, baseline)
     for epoch in range(state.epoch, config.schedule.epochs):
         started, seen = time.perf_counter(), 0
-        batches = train_shard.iter_torch_batches(
-            batch_size=config.batch_size,
-            dtypes=arrays,
-            device=device,
-            local_shuffle_buffer_size=config.data.shuffle_buffer,
-            drop_last=True,
-        )
-        for batch in batches:
+        for batch in training_batches(train_shard, config, arrays, device):
             b = GANBatch(batch, gan)
             loss_g, terms, fake = losses(b)
             opt_g.zero_grad(set_to_none=True)

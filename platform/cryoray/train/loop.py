@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import ray.data
 import ray.train
 import ray.train.torch
 import torch
@@ -21,7 +23,7 @@ from cryoray.train.run_log import RunLog
 from cryoray.train.targets import is_classification
 from cryoray.viz.training import save_sample
 
-__all__ = ["train_loop"]
+__all__ = ["train_loop", "training_batches"]
 
 
 def _dtypes(labels: dict[str, str], embedding: bool) -> dict[str, torch.dtype]:
@@ -33,6 +35,19 @@ def _dtypes(labels: dict[str, str], embedding: bool) -> dict[str, torch.dtype]:
 def _autocast(config: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
     wanted = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=wanted)
+
+
+def training_batches(
+    shard: ray.data.DataIterator, config: TrainConfig, dtypes: dict, device: torch.device
+) -> Iterator[dict[str, torch.Tensor]]:
+    """One epoch of a worker's training shard: shuffled locally, whole batches only."""
+    return shard.iter_torch_batches(
+        batch_size=config.batch_size,
+        dtypes=dtypes,
+        device=device,
+        local_shuffle_buffer_size=config.data.shuffle_buffer,
+        drop_last=True,
+    )
 
 
 def train_loop(loop_config: dict) -> None:
@@ -105,14 +120,7 @@ def train_loop(loop_config: dict) -> None:
     model.train()
     for epoch in range(state.epoch, config.schedule.epochs):
         started, seen = time.perf_counter(), 0
-        batches = train_shard.iter_torch_batches(
-            batch_size=config.batch_size,
-            dtypes=dtypes,
-            device=device,
-            local_shuffle_buffer_size=config.data.shuffle_buffer,
-            drop_last=True,
-        )
-        for batch in batches:
+        for batch in training_batches(train_shard, config, dtypes, device):
             x = head_inputs(batch)
             with autocast:
                 outputs = model(x, **network_inputs(batch))
