@@ -41,7 +41,8 @@ def test_command_line_without_a_model(tmp_path, capsys) -> None:
     assert main([*argv, "-o", str(tmp_path / "b.cif"), "--candidates", "peaks", "--json"]) == 0
     assert '"candidates_from": "peaks"' in capsys.readouterr().out
     assert (tmp_path / "b.cif").is_file()
-    assert main([*argv, "-o", str(tmp_path / "c.cif")]) == 2  # a network build needs --model
-    assert "--model" in capsys.readouterr().err
+    # --amino-model completes a --model; without one (the shipped builder) it is refused
+    assert main([*argv, "-o", str(tmp_path / "c.cif"), "--amino-model", "x"]) == 2
+    assert "--amino-model" in capsys.readouterr().err
     assert main([*argv, "-o", str(tmp_path / "d.cif"), "--candidates", "peaks", "--model", "x"]) == 2
     assert not (tmp_path / "c.cif").exists() and not (tmp_path / "d.cif").exists()
