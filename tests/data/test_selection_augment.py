@@ -78,6 +78,21 @@ def test_augment_moves_input_and_labels_together() -> None:
         augment_block({"input": density}, AugmentConfig(crop=17), rng)
 
 
+def test_gain_scales_and_clips_the_input_only() -> None:
+    density = np.linspace(0.0, 0.5, 6 * 8**3, dtype=np.float32).reshape(6, 8, 8, 8)
+    labels = np.arange(density.size, dtype=np.float32).reshape(density.shape)
+    out = augment_block(
+        {"input": density, "ca_heatmap": labels}, AugmentConfig(gain=(1.5, 4.0)), np.random.default_rng(4)
+    )
+    np.testing.assert_array_equal(out["ca_heatmap"], labels)
+    factors = out["input"][:, 0, 0, 1] / density[:, 0, 0, 1]  # unclipped voxels give each box's factor
+    assert np.all((factors >= 1.5 - 1e-5) & (factors <= 4.0 + 1e-5)) and np.ptp(factors) > 0.1
+    np.testing.assert_allclose(out["input"], np.clip(density * factors.reshape(6, 1, 1, 1), 0.0, 1.0), rtol=1e-3)
+    assert out["input"].max() == 1.0  # the brightest voxels saturate
+    with pytest.raises(ValueError, match="low <= high"):
+        AugmentConfig(gain=(2.0, 1.0))
+
+
 def test_class_counts_match_the_labels(sample_store) -> None:
     store = SubgridStore.open(sample_store)
     blocks = plan_blocks(store, "train", holdout="subgrids", val_fraction=0.2)

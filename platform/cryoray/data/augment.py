@@ -1,4 +1,4 @@
-"""Random crops, 90° rotations and axis flips, applied identically to a sub-grid's arrays."""
+"""Random crops, 90° rotations and axis flips, applied identically to a sub-grid's arrays; input gain."""
 
 from __future__ import annotations
 
@@ -47,4 +47,8 @@ def augment_block(
             if flips:
                 view = np.flip(view, flips)
             out[name][i] = view
+    if config.gain is not None and "input" in out:
+        low, high = np.log(config.gain)
+        factor = np.exp(rng.uniform(low, high, n)).astype(out["input"].dtype)
+        np.clip(out["input"] * factor.reshape(n, 1, 1, 1), 0.0, 1.0, out=out["input"])
     return out
