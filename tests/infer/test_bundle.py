@@ -174,3 +174,18 @@ def test_recipe_candidates_and_normalisation_from_the_bundle() -> None:
     # a model that states nothing: Cryo2Struct's 0.4 and 2 Å
     plain = Recipe.for_models([_spec(None, 32, {"atom": ATOM})], InferConfig(), build=BuildConfig()).build
     assert (plain.candidates.threshold, plain.candidates.cluster_radius) == (0.4, 2.0)
+    assert plain.candidates.local_maxima is False  # a softmax P(Cα): every voxel above the threshold
+
+
+def test_recipe_takes_a_heatmaps_local_maxima() -> None:
+    heatmap = HeadSpec("ca", 1, "ca_heatmap")
+    recipe = Recipe.for_models([_spec(None, 32, {"ca": heatmap})], InferConfig(), build=BuildConfig())
+    assert recipe.build.candidates.local_maxima is True
+    assert recipe.report()["preprocessing_from"]["ca_local_maxima"] == "default"
+    # an atom head is found first, as build_channels takes it
+    both = _spec(None, 32, {"atom": ATOM, "ca": heatmap})
+    assert Recipe.for_models([both], InferConfig(), build=BuildConfig()).build.candidates.local_maxima is False
+    told = BuildConfig.model_validate({"candidates": {"local_maxima": False}})
+    recipe = Recipe.for_models([_spec(None, 32, {"ca": heatmap})], InferConfig(), build=told)
+    assert recipe.build.candidates.local_maxima is False
+    assert recipe.report()["preprocessing_from"]["ca_local_maxima"] == "option"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from cryoray.io import DensityMap, GridFrame
 from cryoray.modelbuild import (
@@ -12,6 +13,7 @@ from cryoray.modelbuild import (
     StatesFormatError,
     candidates_from_maps,
     cluster_candidates,
+    local_maxima,
     states_from_maps,
 )
 
@@ -74,3 +76,34 @@ def test_bad_probability_maps() -> None:
         candidates_from_maps(ca, np.zeros((20, 6, 6, 6)))
     with pytest.raises(StatesFormatError, match="expected shape \\(20, 6, 6, 6\\)"):
         candidates_from_maps(ca, np.zeros((21, 6, 6, 6)))
+
+
+def test_local_maxima_of_kept_voxels_match_scipys_on_the_dense_grid() -> None:
+    rng = np.random.default_rng(5)
+    score = ndimage.gaussian_filter(rng.random((18, 20, 22)), 1.5)
+    score[3, 4, 5] = score[3, 4, 6] = score.max() + 1  # a plateau keeps both voxels
+    threshold = np.quantile(score, 0.7)
+    index = np.argwhere(score > threshold)
+    kept = local_maxima(index, score[tuple(index.T)])
+    # voxels at or below the threshold are below every kept one: the dense filter agrees
+    dense = score == ndimage.maximum_filter(score, size=3, mode="constant", cval=-np.inf)
+    np.testing.assert_array_equal(kept, dense[tuple(index.T)])
+    assert 0 < kept.sum() < len(index) / 10 and kept[np.all(index == (3, 4, 5), axis=1)].all()
+    assert local_maxima(np.zeros((0, 3), np.int64), np.zeros(0)).shape == (0,)
+
+
+def test_local_maxima_give_one_state_per_heatmap_peak_where_blobs_merge() -> None:
+    frame = GridFrame((16, 16, 30), voxel_size=(1.0, 1.0, 1.0))
+    centres = np.array([[5, 8, 8], [9, 8, 8], [13, 8, 8], [17, 8, 8], [21, 8, 8]])  # a chain 4 Å apart
+    k, j, i = np.indices(frame.shape)
+    heat = np.zeros(frame.shape)
+    for ci, cj, ck in centres:  # broad blobs (σ 1.6 Å): one region above 0.4 along the chain
+        heat = np.maximum(heat, 0.9 * np.exp(-((i - ci) ** 2 + (j - cj) ** 2 + (k - ck) ** 2) / (2 * 1.6**2)))
+    heat += 0.1 * np.exp(-((i - 13) ** 2) / 200)  # a gentle slope along the chain
+    ca = DensityMap(heat.astype(np.float32), frame)
+    aa = np.full((20, *frame.shape), 1 / 20)
+    whole = states_from_maps(ca, aa, CandidateConfig(threshold=0.4, cluster_radius=2.0, local_maxima=False))
+    peaks = states_from_maps(ca, aa, CandidateConfig(threshold=0.4, cluster_radius=2.0, local_maxima=True))
+    assert len(whole) > len(centres)  # leaders 2 Å apart split the blobs
+    assert len(peaks) == len(centres)
+    np.testing.assert_allclose(np.sort(peaks.xyz[:, 0]), centres[:, 0], atol=0.6)

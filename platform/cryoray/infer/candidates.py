@@ -2,7 +2,8 @@
 
 The stitched :func:`~cryoray.infer.channels.build_channels` (P(Cα), then 20 amino-acid
 probabilities) go to a :func:`candidate_sink` that keeps only voxels with P(Cα) above
-``build.candidates.threshold``; :func:`clustered_states` renormalises their amino-acid rows,
+``build.candidates.threshold``; :func:`clustered_states` keeps their local maxima (for a
+heatmap head), renormalises their amino-acid rows,
 places them in Å on the prepared grid and clusters them (``cluster_radius``) into HMM states.
 """
 
@@ -13,7 +14,7 @@ import numpy as np
 from cryoray.infer.channels import AMINO_ACIDS
 from cryoray.infer.stitching import CandidateSink
 from cryoray.io.density_map import GridFrame
-from cryoray.modelbuild import BuildConfig, HmmStates, StatesFormatError, cluster_candidates
+from cryoray.modelbuild import BuildConfig, HmmStates, StatesFormatError, cluster_candidates, local_maxima
 
 __all__ = ["candidate_sink", "clustered_states"]
 
@@ -34,6 +35,9 @@ def clustered_states(
     candidates = build.candidates.with_defaults()
     threshold = candidates.threshold
     index, ca_prob, aa = sink.result()
+    if candidates.local_maxima:
+        peak = local_maxima(index, ca_prob)
+        index, ca_prob, aa = index[peak], ca_prob[peak], aa[peak]
     if len(index) == 0:
         raise StatesFormatError(
             source,

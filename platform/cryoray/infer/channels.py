@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "OutputChannel",
     "build_channels",
+    "ca_score_head",
     "output_channels",
     "predict_channels",
     "regression_channel",
@@ -109,6 +110,21 @@ def segment_channels(spec: ModelSpec, heads: Sequence[str] | None = None) -> lis
     return channels
 
 
+def _first_head(specs: Sequence[ModelSpec], labels: Sequence[str]) -> tuple[int, HeadSpec] | None:
+    """``(model index, head)`` of the first model's head trained on one of ``labels`` (in that order)."""
+    for index, spec in enumerate(specs):
+        for label in labels:
+            head = spec.head_for_label(label)
+            if head is not None:
+                return index, head
+    return None
+
+
+def ca_score_head(specs: Sequence[ModelSpec]) -> tuple[int, HeadSpec] | None:
+    """``(model index, head)`` model building takes the Cα score from (see :func:`build_channels`), or None."""
+    return _first_head(specs, ("atom", "ca_heatmap"))
+
+
 def build_channels(specs: Sequence[ModelSpec]) -> list[OutputChannel]:
     """What model building stitches: the Cα score first, then the 20 amino-acid probabilities (A R N D … V).
 
@@ -121,13 +137,8 @@ def build_channels(specs: Sequence[ModelSpec]) -> list[OutputChannel]:
         ConfigError: no head trained on ``atom`` (with a ``CA`` class) or ``ca_heatmap`` (one
             channel), or none on ``amino_acid`` (21 classes).
     """
-    found: dict[str, tuple[int, HeadSpec]] = {}
-    for index, spec in enumerate(specs):
-        for label in ("atom", "ca_heatmap", "amino_acid"):
-            head = spec.head_for_label(label)
-            kind = "ca" if label != "amino_acid" else label
-            if head is not None and kind not in found:
-                found[kind] = (index, head)
+    found = {"ca": ca_score_head(specs), "amino_acid": _first_head(specs, ("amino_acid",))}
+    found = {kind: head for kind, head in found.items() if head is not None}
     needs = {"ca": "atom or ca_heatmap", "amino_acid": "amino_acid"}
     missing = [labels for kind, labels in needs.items() if kind not in found]
     if missing:

@@ -21,6 +21,7 @@ import numpy as np
 
 from cryoray.bundle import Preprocessing
 from cryoray.errors import ConfigError
+from cryoray.infer.channels import ca_score_head
 from cryoray.infer.config import InferConfig
 from cryoray.infer.spec import ModelSpec
 from cryoray.infer.stitching import Sink, Stitcher, TilePlan, blend_weights
@@ -130,6 +131,18 @@ def tiling_for(specs: Sequence[ModelSpec], config: InferConfig) -> Tiling:
     return _tiling(_Settings(specs), config, _box(specs))
 
 
+def _local_maxima(settings: _Settings, specs: Sequence[ModelSpec], option: bool | None) -> bool:
+    """Whether Cα candidates are the score's local maxima: as set, else when the score is a
+    regressed heatmap (see :class:`~cryoray.modelbuild.config.CandidateConfig`); recorded."""
+    if option is not None:
+        settings.record("ca_local_maxima", option, "option")
+        return option
+    head = ca_score_head(specs)
+    heatmap = head is not None and head[1].label == "ca_heatmap"
+    settings.record("ca_local_maxima", heatmap, "default")
+    return heatmap
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Preparation, tiling and blending for one set of models (and candidate selection for model building).
@@ -163,7 +176,7 @@ class Recipe:
         Settings ``config`` (and ``build``'s candidates) leave unset come from the models'
         bundles, else from cryoray's defaults (:meth:`Preprocessing.assumed`: 99.999th percentile
         when every model has only regression heads, else the 95th; 1 Å; tiling by the box;
-        constant blend; P(Cα) > 0.4 clustered within 2 Å).
+        constant blend; P(Cα) > 0.4 clustered within 2 Å, only its local maxima for a heatmap).
 
         Raises:
             ConfigError: models with different boxes or different bundle values for a setting
@@ -190,6 +203,7 @@ class Recipe:
                 cluster_radius=settings.pick(
                     "cluster_radius", build.candidates.cluster_radius, CandidateConfig.CLUSTER_RADIUS
                 ),
+                local_maxima=_local_maxima(settings, specs, build.candidates.local_maxima),
             )
             build = build.model_copy(update={"candidates": candidates})
         weights = blend_weights(tiling, blend, sigma_scale=config.sigma_scale)

@@ -11,7 +11,7 @@ Typical use::
 from __future__ import annotations
 
 from cryoray.modelbuild.actors import AlignmentJob, AlignmentPool
-from cryoray.modelbuild.candidates import candidates_from_maps, cluster_candidates, states_from_maps
+from cryoray.modelbuild.candidates import candidates_from_maps, cluster_candidates, local_maxima, states_from_maps
 from cryoray.modelbuild.chains import chains_from_records, read_chains
 from cryoray.modelbuild.compare import ModelComparison, compare_models, match_ca
 from cryoray.modelbuild.config import BuildConfig, CandidateConfig, ThreadingConfig
@@ -40,6 +40,7 @@ __all__ = [
     "chains_from_records",
     "cluster_candidates",
     "compare_models",
+    "local_maxima",
     "match_ca",
     "model_structure",
     "read_chains",

@@ -7,6 +7,9 @@ radius (2 Å; 3 Å in Cryo2Struct2); a cluster's position, amino-acid probabilit
 probability are the means over its members. Leaders are taken in decreasing Cα probability
 (ties: voxel order), so they sit on probability peaks; the published code takes them in file
 order. Neighbours come from a KD-tree, so clustering costs O(candidates × neighbours).
+
+For a regressed Cα heatmap, :func:`local_maxima` first keeps only the candidates that are the
+heatmap's peaks (see :class:`~cryoray.modelbuild.config.CandidateConfig`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ from cryoray.modelbuild.config import CandidateConfig
 from cryoray.modelbuild.errors import StatesFormatError
 from cryoray.modelbuild.states import HmmStates
 
-__all__ = ["candidates_from_maps", "cluster_candidates", "states_from_maps"]
+__all__ = ["candidates_from_maps", "cluster_candidates", "local_maxima", "states_from_maps"]
+
+#: the 26 neighbours of a voxel
+_NEIGHBOURS = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1) if a or b or c])
 
 
 def candidates_from_maps(ca_prob: DensityMap, aa_probs: np.ndarray, *, threshold: float = 0.4) -> HmmStates:
@@ -48,6 +54,31 @@ def candidates_from_maps(ca_prob: DensityMap, aa_probs: np.ndarray, *, threshold
     return HmmStates.validated(
         xyz, aa, ca_prob.data[index[:, 0], index[:, 1], index[:, 2]], source="<probability maps>"
     )
+
+
+def local_maxima(index: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Which of the voxels ``index`` (``(K, 3)`` grid indices) no neighbour among them exceeds.
+
+    Only the voxels above a threshold are ever kept (the whole map's scores are not held), so
+    the maxima are found among them: a voxel left out is below every kept one and cannot
+    matter. Written here because scipy's maximum filter needs the dense grid; this looks up the
+    26 neighbours in the sorted voxel keys, O(26 K log K). Plateaus keep all their voxels
+    (clustering then merges them).
+    """
+    index = np.asarray(index, dtype=np.int64)
+    keep = np.ones(len(index), dtype=bool)
+    if len(index) == 0:
+        return keep
+    low = index.min(axis=0) - 1
+    shape = tuple(index.max(axis=0) - low + 2)
+    keys = np.ravel_multi_index((index - low).T, shape)
+    order = np.argsort(keys)
+    sorted_keys, sorted_values = keys[order], np.asarray(value)[order]
+    for offset in _NEIGHBOURS:
+        neighbour = np.ravel_multi_index((index - low + offset).T, shape)
+        at = np.minimum(np.searchsorted(sorted_keys, neighbour), len(keys) - 1)
+        keep &= ~((sorted_keys[at] == neighbour) & (sorted_values[at] > value))
+    return keep
 
 
 @numba.njit(cache=True, nogil=True)
@@ -93,6 +124,9 @@ def cluster_candidates(candidates: HmmStates, *, radius: float = 2.0) -> HmmStat
 def states_from_maps(ca_prob: DensityMap, aa_probs: np.ndarray, config: CandidateConfig | None = None) -> HmmStates:
     """Candidates above the threshold, clustered: the HMM states of a predicted map."""
     config = (config or CandidateConfig()).with_defaults()
-    return cluster_candidates(
-        candidates_from_maps(ca_prob, aa_probs, threshold=config.threshold), radius=config.cluster_radius
-    )
+    candidates = candidates_from_maps(ca_prob, aa_probs, threshold=config.threshold)
+    if config.local_maxima:
+        index = np.argwhere(ca_prob.data > config.threshold)  # candidates_from_maps's order
+        peak = local_maxima(index, candidates.ca_prob)
+        candidates = HmmStates(candidates.xyz[peak], candidates.aa_probs[peak], candidates.ca_prob[peak])
+    return cluster_candidates(candidates, radius=config.cluster_radius)

@@ -22,6 +22,12 @@ class CandidateConfig(Section):
         threshold: voxels with P(Cα) above this are candidates (Cryo2Struct: 0.4).
         cluster_radius: candidates within this many Å of a cluster's leader join it
             (Cryo2Struct: 2 Å; Cryo2Struct2: 3 Å).
+        local_maxima: keep only the voxels above the threshold that no face-, edge- or
+            corner-neighbour exceeds. A regressed Cα heatmap is a blob ~2 Å wide around each Cα,
+            and blobs merge where the network is unsure; clustered whole, one such region
+            becomes several states 2 Å apart (on EMD-0093: 8,733 states for 1,980 residues).
+            None: decided by the model (on for a heatmap head, off for a softmax P(Cα), whose
+            voxels Cryo2Struct clusters whole).
     """
 
     #: Cryo2Struct's values, the defaults
@@ -30,12 +36,14 @@ class CandidateConfig(Section):
 
     threshold: float | None = pydantic.Field(None, ge=0.0, lt=1.0)
     cluster_radius: float | None = pydantic.Field(None, gt=0.0, le=10.0)
+    local_maxima: bool | None = None
 
     def with_defaults(self) -> CandidateConfig:
-        """This config with unset values at the defaults."""
+        """This config with unset values at the defaults (``local_maxima``: off, as for P(Cα))."""
         return CandidateConfig(
             threshold=self.THRESHOLD if self.threshold is None else self.threshold,
             cluster_radius=self.CLUSTER_RADIUS if self.cluster_radius is None else self.cluster_radius,
+            local_maxima=bool(self.local_maxima),
         )
 
 
