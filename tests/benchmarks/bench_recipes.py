@@ -168,18 +168,16 @@ CARD = """# {title}
 {limits}
 """
 
-BUILDER_LIMITS = """- Learned from two maps at 3.2–3.4 Å (EMD-0093 and EMD-21457, ~2,200 residues): it knows what a
-  Cα looks like in density at about that resolution, but next to nothing about residue types (20
-  classes from about a hundred examples each), so the threading still leans on geometry; sequence
-  match stays near chance. The same recipe trained on the two small maps alone (764 residues) lost
-  to density peaks on EMD-0093, and on EMD-21457 (a 198-residue segment threaded with the whole
-  2 × 1,281-residue sequence) it only tied with them (table above): this little data does not
-  carry to every map, so compare with `--candidates peaks` on yours (`cryoray benchmark
-  --baseline peaks`).
-- It has never seen nucleic acids, ligands, maps worse than ~4 Å or better than 3 Å.
-- The map is expected on the input's frame at any voxel size (it is resampled to 1 Å); a map
-  whose contrast differs much from these (unsharpened, masked differently) may need `--threshold`.
-- Cα candidates are the heatmap's values above 0.4 clustered within 2 Å (`--threshold`,
+BUILDER_LIMITS = """- Learned from two maps at 3.2–3.4 Å (~2,200 residues): it knows what a Cα looks like in
+  density at about that resolution, but next to nothing about residue types (20 classes from about
+  a hundred examples each), so the threading leans on geometry and sequence match stays near chance.
+- Trained with the input's gain drawn from 0.7–3 on maps normalised at their 99.999th percentile,
+  it reads maps normalised at any level in that range alike; a map whose contrast differs much from
+  these (unsharpened, very noisy) may need `--threshold`.
+- It has never seen nucleic acids, ligands, maps worse than ~4 Å or better than 3 Å. Compare with
+  `--candidates peaks` on yours (`cryoray benchmark --baseline peaks`).
+- The map is expected on the input's frame at any voxel size (it is resampled to 1 Å).
+- Cα candidates are the heatmap's local maxima above 0.4, clustered within 2 Å (`--threshold`,
   `--cluster-radius`); the peak baseline (`--candidates peaks`) remains the fallback."""
 
 ENHANCER_LIMITS = """- A residual U-Net that starts as the identity: it can only make small, local changes, learned

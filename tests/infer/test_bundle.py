@@ -180,7 +180,7 @@ def test_recipe_candidates_and_normalisation_from_the_bundle() -> None:
 def test_recipe_takes_a_heatmaps_local_maxima() -> None:
     heatmap = HeadSpec("ca", 1, "ca_heatmap")
     recipe = Recipe.for_models([_spec(None, 32, {"ca": heatmap})], InferConfig(), build=BuildConfig())
-    assert recipe.build.candidates.local_maxima is True
+    assert recipe.build.candidates.local_maxima is True and recipe.build.candidates.threshold == 0.3
     assert recipe.report()["preprocessing_from"]["ca_local_maxima"] == "default"
     # an atom head is found first, as build_channels takes it
     both = _spec(None, 32, {"atom": ATOM, "ca": heatmap})

@@ -5,7 +5,7 @@ head trained on ca_heatmap) and the amino-acid probabilities (a head trained on 
 model with both heads (Cryo2Struct2, cryoray's builder), or an atom model plus --amino-model
 (Cryo2Struct). Without --model, the builder shipped with cryoray is used (default:builder, a small
 U-Net; its model card: cryoray/bundle/defaults/builder/MODEL_CARD.md, `cryoray models`). Voxels
-with a Cα score above --threshold are clustered
+with a Cα score above --threshold (for a heatmap, only its local maxima) are clustered
 (--cluster-radius) into HMM states, and the FASTA's chains are threaded through them. Only the
 candidate voxels' probabilities are kept, never whole probability maps. Coordinates are in the
 input map's frame. Residues left without a state are reported, never invented. Preprocessing,
@@ -58,7 +58,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--amino-model", metavar="REF", help="a second model for the amino-acid head (Cryo2Struct)")
     group = parser.add_argument_group("Model building")
     group.add_argument(
-        "--threshold", type=float, help="P(Cα) above which a voxel is a candidate (default: the bundle's, else 0.4)"
+        "--threshold",
+        type=float,
+        help="Cα score above which a voxel is a candidate (default: the bundle's, else 0.4; 0.3 for a heatmap)",
     )
     group.add_argument(
         "--cluster-radius", type=float, help="candidate clustering radius in Å (default: the bundle's, else 2)"

@@ -131,16 +131,22 @@ def tiling_for(specs: Sequence[ModelSpec], config: InferConfig) -> Tiling:
     return _tiling(_Settings(specs), config, _box(specs))
 
 
-def _local_maxima(settings: _Settings, specs: Sequence[ModelSpec], option: bool | None) -> bool:
-    """Whether Cα candidates are the score's local maxima: as set, else when the score is a
-    regressed heatmap (see :class:`~cryoray.modelbuild.config.CandidateConfig`); recorded."""
-    if option is not None:
-        settings.record("ca_local_maxima", option, "option")
-        return option
+def _candidates(settings: _Settings, specs: Sequence[ModelSpec], option: CandidateConfig) -> CandidateConfig:
+    """Cα candidate settings: ``option``'s where set, else the bundles', else by the Cα score's kind
+    (a regressed heatmap: its local maxima above :attr:`~CandidateConfig.HEATMAP_THRESHOLD`; a
+    softmax P(Cα): every voxel above :attr:`~CandidateConfig.THRESHOLD`); recorded."""
     head = ca_score_head(specs)
     heatmap = head is not None and head[1].label == "ca_heatmap"
-    settings.record("ca_local_maxima", heatmap, "default")
-    return heatmap
+    threshold = CandidateConfig.HEATMAP_THRESHOLD if heatmap else CandidateConfig.THRESHOLD
+    if option.local_maxima is None:
+        settings.record("ca_local_maxima", heatmap, "default")
+    else:
+        settings.record("ca_local_maxima", option.local_maxima, "option")
+    return CandidateConfig(
+        threshold=settings.pick("ca_threshold", option.threshold, threshold),
+        cluster_radius=settings.pick("cluster_radius", option.cluster_radius, CandidateConfig.CLUSTER_RADIUS),
+        local_maxima=heatmap if option.local_maxima is None else option.local_maxima,
+    )
 
 
 @dataclass(frozen=True)
@@ -176,7 +182,7 @@ class Recipe:
         Settings ``config`` (and ``build``'s candidates) leave unset come from the models'
         bundles, else from cryoray's defaults (:meth:`Preprocessing.assumed`: 99.999th percentile
         when every model has only regression heads, else the 95th; 1 Å; tiling by the box;
-        constant blend; P(Cα) > 0.4 clustered within 2 Å, only its local maxima for a heatmap).
+        constant blend; P(Cα) > 0.4 clustered within 2 Å; a heatmap's local maxima above 0.3).
 
         Raises:
             ConfigError: models with different boxes or different bundle values for a setting
@@ -198,14 +204,7 @@ class Recipe:
             voxel_size=voxel_size, order=config.order, normalize=normalize, percentile=percentile, mask=mask
         )
         if build is not None:
-            candidates = CandidateConfig(
-                threshold=settings.pick("ca_threshold", build.candidates.threshold, CandidateConfig.THRESHOLD),
-                cluster_radius=settings.pick(
-                    "cluster_radius", build.candidates.cluster_radius, CandidateConfig.CLUSTER_RADIUS
-                ),
-                local_maxima=_local_maxima(settings, specs, build.candidates.local_maxima),
-            )
-            build = build.model_copy(update={"candidates": candidates})
+            build = build.model_copy(update={"candidates": _candidates(settings, specs, build.candidates)})
         weights = blend_weights(tiling, blend, sigma_scale=config.sigma_scale)
         decided = {
             "preprocessing": settings.values,

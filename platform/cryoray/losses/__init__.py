@@ -1,4 +1,4 @@
-"""Training losses: class-weighted cross-entropy, masked MSE, weighted sums built from config, and CryoRes's.
+"""Training losses: class-weighted cross-entropy, masked MSE, correlation, weighted sums built from config, CryoRes's.
 
 SSIM is MONAI's :class:`monai.losses.SSIMLoss` (3D) and SmoothL1 torch's; :func:`build_loss`
 puts any of them into one :class:`CombinedLoss`.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from cryoray.losses.combined import CombinedLoss, LossOutput, build_loss
 from cryoray.losses.config import LossConfig, LossTermConfig
+from cryoray.losses.correlation import CorrelationLoss
 from cryoray.losses.cryores import CryoResLoss
 from cryoray.losses.log_abs_error import LogAbsoluteErrorLoss, log_absolute_error
 from cryoray.losses.masked_mse import MaskedMSELoss
@@ -15,6 +16,7 @@ from cryoray.losses.weighted_ce import WeightedCrossEntropyLoss, class_weights
 
 __all__ = [
     "CombinedLoss",
+    "CorrelationLoss",
     "CryoResLoss",
     "LogAbsoluteErrorLoss",
     "LossConfig",

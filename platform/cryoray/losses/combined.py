@@ -11,6 +11,7 @@ from monai.losses import SSIMLoss
 from torch import nn
 
 from cryoray.losses.config import LossConfig, LossTermConfig
+from cryoray.losses.correlation import CorrelationLoss
 from cryoray.losses.heatmap_mse import HeatmapMSELoss
 from cryoray.losses.labelled_ce import LabelledCrossEntropyLoss
 from cryoray.losses.log_abs_error import LogAbsoluteErrorLoss
@@ -126,6 +127,8 @@ def _term_module(term: LossTermConfig, class_counts: Sequence[int] | None) -> nn
             return nn.SmoothL1Loss(beta=DEFAULT_BETA if term.beta is None else term.beta)
         case "log_abs_error":
             return LogAbsoluteErrorLoss()
+        case "correlation":
+            return CorrelationLoss()
         case "ssim":
             data_range = DEFAULT_DATA_RANGE if term.data_range is None else term.data_range
             return SSIMLoss(spatial_dims=3, data_range=data_range)

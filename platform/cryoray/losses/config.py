@@ -19,7 +19,16 @@ from cryoray.config import Section
 __all__ = ["CLASSIFICATION_KINDS", "LossConfig", "LossTermConfig", "TermKind"]
 
 TermKind = Literal[
-    "weighted_ce", "ce", "labelled_ce", "masked_mse", "mse", "heatmap_mse", "smooth_l1", "ssim", "log_abs_error"
+    "weighted_ce",
+    "ce",
+    "labelled_ce",
+    "masked_mse",
+    "mse",
+    "heatmap_mse",
+    "smooth_l1",
+    "ssim",
+    "log_abs_error",
+    "correlation",
 ]
 
 #: Kinds that score logits against class indices; every other kind compares two maps.
@@ -37,7 +46,8 @@ class LossTermConfig(Section):
             counts), ``ce``, ``labelled_ce`` (cross-entropy over voxels whose class is not
             ``ignore_index``), ``masked_mse`` (CryoTEN), ``mse``, ``heatmap_mse`` (MSE with
             weight ``1 + peak_weight · target`` per voxel), ``smooth_l1``, ``ssim`` (3D, as
-            ``1 − SSIM``) or ``log_abs_error`` (CryoRes's ``L_rel``: mean ``log10(|error| + 1)``).
+            ``1 − SSIM``), ``log_abs_error`` (CryoRes's ``L_rel``: mean ``log10(|error| + 1)``) or
+            ``correlation`` (``1 −`` Pearson correlation per box: blind to the maps' scales).
         weight: factor of the term in the sum; 0 keeps the term for logging only.
         data_range: ``ssim`` only: the range of the map values; None means 1.0 (maps
             normalised to [0, 1]).

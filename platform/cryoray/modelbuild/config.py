@@ -19,7 +19,8 @@ class CandidateConfig(Section):
     (:meth:`with_defaults`).
 
     Args:
-        threshold: voxels with P(Cα) above this are candidates (Cryo2Struct: 0.4).
+        threshold: voxels with P(Cα) above this are candidates (Cryo2Struct: 0.4; for a heatmap
+            decided by the model: :attr:`HEATMAP_THRESHOLD`).
         cluster_radius: candidates within this many Å of a cluster's leader join it
             (Cryo2Struct: 2 Å; Cryo2Struct2: 3 Å).
         local_maxima: keep only the voxels above the threshold that no face-, edge- or
@@ -33,6 +34,10 @@ class CandidateConfig(Section):
     #: Cryo2Struct's values, the defaults
     THRESHOLD: ClassVar[float] = 0.4
     CLUSTER_RADIUS: ClassVar[float] = 2.0
+    #: the threshold for a regressed Cα heatmap's local maxima (model building decides by the Cα
+    #: head, :class:`cryoray.infer.Recipe`): a peak 0.87 Å off the voxel grid reads 0.69 of its
+    #: height, and a network unsure of a Cα halves its peak
+    HEATMAP_THRESHOLD: ClassVar[float] = 0.3
 
     threshold: float | None = pydantic.Field(None, ge=0.0, lt=1.0)
     cluster_radius: float | None = pydantic.Field(None, gt=0.0, le=10.0)
