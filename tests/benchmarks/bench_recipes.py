@@ -177,7 +177,7 @@ BUILDER_LIMITS = """- Learned from two maps at 3.2–3.4 Å (~2,200 residues): i
 - It has never seen nucleic acids, ligands, maps worse than ~4 Å or better than 3 Å. Compare with
   `--candidates peaks` on yours (`cryoray benchmark --baseline peaks`).
 - The map is expected on the input's frame at any voxel size (it is resampled to 1 Å).
-- Cα candidates are the heatmap's local maxima above 0.4, clustered within 2 Å (`--threshold`,
+- Cα candidates are the heatmap's local maxima above 0.3, clustered within 2 Å (`--threshold`,
   `--cluster-radius`); the peak baseline (`--candidates peaks`) remains the fallback."""
 
 ENHANCER_LIMITS = """- A residual U-Net that starts as the identity: it can only make small, local changes, learned
