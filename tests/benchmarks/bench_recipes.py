@@ -59,13 +59,10 @@ from tests.support.data import ENTRIES, REAL, local_rows, write_manifest
 #: 99 % of the masked EMD-0093's Cα voxels, 38 % of EMD-21457's): the builder instead learns every
 #: saturation from its input gain augmentation; the enhancer needs the contrast an enhanced map is
 #: judged on.
-STORE = (
-    "real_p99999.zarr",
-    IngestConfig(
-        labels=("ca_heatmap", "amino_acid", "simulated"), prepare=PrepareConfig(percentile=REGRESSION_PERCENTILE)
-    ),
+STORE = "real_p99999.zarr"
+STORE_CONFIG = IngestConfig(
+    labels=("ca_heatmap", "amino_acid", "simulated"), prepare=PrepareConfig(percentile=REGRESSION_PERCENTILE)
 )
-STORES = {"builder_unet": STORE, "enhance_unet": STORE}
 MODEL_KEYS = ("ca_f1", "ca_recall", "ca_precision", "sequence_match", "residue_coverage", "tm_score")
 MAP_KEYS = ("cc_mask", "cc_box", "q_score", "map_model_fsc_0_5")
 
@@ -112,8 +109,8 @@ def train(recipe: str, store: Path, exclude: list[str], steps: int, epochs: int,
 
 
 def evaluate(held: str, runs: dict[str, dict], output: Path) -> dict[str, dict[str, float]]:
-    """``cryoray benchmark`` of each network on the held-out entry (apart: they normalise maps
-    differently), the builder's with the peak baseline: the rows by kind."""
+    """``cryoray benchmark`` of each network on the held-out entry (apart: only the builder is
+    compared with the peak baseline): the rows by kind."""
     from cryoray.benchmark.run import run_benchmark
 
     manifest = write_manifest(output / "test.csv", local_rows([held]))
@@ -265,16 +262,15 @@ def export(summary: dict, fold: str, target: Path) -> None:
 
 def run_folds(args: argparse.Namespace, out: Path) -> dict:
     """Train and evaluate every fold; the summary is also written to ``out/results.json``."""
-    for name, config in dict(STORES.values()).items():
-        if not (out / name).exists():  # --out keeps the stores for the next run
-            ingest(out / name, config, args.entries)
+    if not (out / STORE).exists():  # --out keeps the store for the next run
+        ingest(out / STORE, STORE_CONFIG, args.entries)
     low = [e for e in args.entries if ENTRIES[e][3] > args.train_max_resolution]
     results: dict[str, dict] = {}
     for held in args.held_out:
         fold = out / held
         exclude = sorted({held, *low})
         runs = {
-            name: train(recipe, out / STORES[recipe][0], exclude, steps, args.epochs, fold / "runs")
+            name: train(recipe, out / STORE, exclude, steps, args.epochs, fold / "runs")
             for name, recipe, steps in (
                 ("builder", "builder_unet", args.build_steps),
                 ("enhancer", "enhance_unet", args.enhance_steps),

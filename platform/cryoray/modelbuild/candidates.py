@@ -29,8 +29,11 @@ __all__ = ["candidates_from_maps", "cluster_candidates", "local_maxima", "states
 _NEIGHBOURS = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1) if a or b or c])
 
 
-def candidates_from_maps(ca_prob: DensityMap, aa_probs: np.ndarray, *, threshold: float = 0.4) -> HmmStates:
-    """Every voxel with P(Cα) > ``threshold`` as an (unclustered) state.
+def candidates_from_maps(
+    ca_prob: DensityMap, aa_probs: np.ndarray, *, threshold: float = 0.4, peaks_only: bool = False
+) -> HmmStates:
+    """Every voxel with P(Cα) > ``threshold`` as an (unclustered) state; with ``peaks_only``, only
+    those that are :func:`local_maxima`.
 
     Args:
         ca_prob: Cα probability map.
@@ -47,6 +50,8 @@ def candidates_from_maps(ca_prob: DensityMap, aa_probs: np.ndarray, *, threshold
             "<aa_probs>", f"expected shape (20, {', '.join(map(str, ca_prob.data.shape))}), got {aa_probs.shape}"
         )
     index = np.argwhere(ca_prob.data > threshold)
+    if peaks_only:
+        index = index[local_maxima(index, ca_prob.data[tuple(index.T)])]
     if len(index) == 0:
         raise StatesFormatError("<ca_prob>", f"no voxel has a Cα probability above {threshold}")
     xyz = ca_prob.frame.index_to_xyz(index)
@@ -124,9 +129,5 @@ def cluster_candidates(candidates: HmmStates, *, radius: float = 2.0) -> HmmStat
 def states_from_maps(ca_prob: DensityMap, aa_probs: np.ndarray, config: CandidateConfig | None = None) -> HmmStates:
     """Candidates above the threshold, clustered: the HMM states of a predicted map."""
     config = (config or CandidateConfig()).with_defaults()
-    candidates = candidates_from_maps(ca_prob, aa_probs, threshold=config.threshold)
-    if config.local_maxima:
-        index = np.argwhere(ca_prob.data > config.threshold)  # candidates_from_maps's order
-        peak = local_maxima(index, candidates.ca_prob)
-        candidates = HmmStates(candidates.xyz[peak], candidates.aa_probs[peak], candidates.ca_prob[peak])
+    candidates = candidates_from_maps(ca_prob, aa_probs, threshold=config.threshold, peaks_only=config.local_maxima)
     return cluster_candidates(candidates, radius=config.cluster_radius)
