@@ -33,6 +33,7 @@ from cryoray.labels import (
     simulate_map,
 )
 from cryoray.labels.embeddings import Embedder, build_embedder, embed_model
+from cryoray.labels.simulate import RESOLUTION_RANGE
 from cryoray.pipelines.ingest_config import IngestConfig
 from cryoray.pipelines.manifest import ManifestRow
 from cryoray.preprocessing import prepare_map
@@ -100,7 +101,9 @@ def _label_grids(
     if "denoise_class" in kinds:
         grids["denoise_class"] = denoise_class_labels(frame, atoms, config.denoise_radius)
     if kinds & {"denoise_regression", "simulated"}:
-        simulated = simulate_map(atoms, frame, resolution)
+        # never sharper than the simulation's range allows (0.5 Å), whatever the entry's resolution
+        target = max(RESOLUTION_RANGE[0], min(RESOLUTION_RANGE[1], resolution * config.simulated_resolution_scale))
+        simulated = simulate_map(atoms, frame, target)
         if "simulated" in kinds:
             grids["simulated"] = simulated.data
         if "denoise_regression" in kinds:

@@ -80,6 +80,10 @@ class IngestConfig(Section):
         input_dtype: float16 (half the bytes; ~3 significant digits on [0, 1]) or float32.
         skip_rule: which boxes to leave out: none, no-atoms (no atom in the kept region), no-density.
         denoise_radius: R in Å of the denoising labels, at most ``MAX_DENOISE_RADIUS`` (12 Å).
+        simulated_resolution_scale: the map simulated from the model (labels ``simulated`` and
+            ``denoise_regression``) is made at this multiple of the entry's resolution. 1
+            (CryoTEN's) matches the map; below 1 gives an enhancer a sharper target than the map,
+            one that asks it to restore atomic detail rather than copy the map's blur.
         secondary_structure: auto (annotations if the model has them, else DSSP), annotations, dssp.
         min_fraction_inside: quarantine entries whose model has fewer Cα atoms inside the map.
         retries / retry_delay: attempts and base delay (s) for sources that cannot be reached.
@@ -97,6 +101,7 @@ class IngestConfig(Section):
     input_dtype: Literal["float16", "float32"] = "float16"
     skip_rule: Literal["none", "no-atoms", "no-density"] = "no-atoms"
     denoise_radius: float = Field(6.0, gt=0, le=MAX_DENOISE_RADIUS)
+    simulated_resolution_scale: float = Field(1.0, ge=0.25, le=4.0)
     secondary_structure: SecondaryStructureSource = "auto"
     min_fraction_inside: float = Field(0.5, ge=0, le=1)
     retries: PositiveInt = 3
@@ -130,5 +135,6 @@ class IngestConfig(Section):
             prepare=self.prepare.model_dump(exclude={"max_voxels"}),  # a resource limit, not a data setting
             skip_rule=self.skip_rule,
             denoise_radius=self.denoise_radius,
+            simulated_resolution_scale=self.simulated_resolution_scale,
             embedding=None if self.embedding is None else embedding_settings(build_embedder(self.embedding)),
         )
