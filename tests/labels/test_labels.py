@@ -64,6 +64,25 @@ def test_amino_acid_labels_match_sequence_composition(hb) -> None:
     np.testing.assert_array_equal(labels > 0, atom_labels(density.frame, atoms) == 1)
 
 
+def test_amino_acid_labels_within_a_radius_take_the_nearest_ca(hb) -> None:
+    from scipy.spatial import cKDTree
+
+    density, _, atoms = hb
+    frame = density.frame
+    at_ca = amino_acid_labels(frame, atoms)
+    labels = amino_acid_labels(frame, atoms, radius=1.5)
+    labelled = np.argwhere(labels > 0)
+    # about the voxels of a 1.5 Å ball (14 at 1 Å) per residue, every Cα voxel unchanged
+    assert 10 * 566 < len(labelled) < 20 * 566
+    np.testing.assert_array_equal(labels[at_ca > 0], at_ca[at_ca > 0])
+    ca = atoms.select(atoms.is_ca)
+    distance, nearest = cKDTree(ca.xyz).query(frame.index_to_xyz(labelled))
+    assert distance.max() <= 1.5 + 1e-9
+    # each voxel holds its nearest Cα's type (ties aside): the same as painting at that Cα's voxel
+    expected = at_ca[tuple(frame.nearest_voxel(ca.xyz[nearest]).T)]
+    assert np.mean(labels[tuple(labelled.T)] == expected) > 0.999
+
+
 def test_secondary_structure_from_annotations_and_dssp(hb) -> None:
     density, model, atoms = hb
     annotated, source = secondary_structure(model)

@@ -202,9 +202,10 @@ def _stop_cluster(marker: dict[str, str], ray_tmp: Path) -> None:
     shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
-def test_simulated_label_at_a_scaled_resolution(tmp_path) -> None:
+def test_sharper_simulated_and_wider_amino_acid_labels(tmp_path) -> None:
     """``simulated_resolution_scale`` makes the simulated label at that multiple of the entry's
-    resolution (a sharper target for an enhancer) and the store records it; at 1 it is absent."""
+    resolution (a sharper target for an enhancer), ``amino_acid_radius`` labels residue types
+    around each Cα; the store records both, and neither at its default."""
     from cryoray.io import read_map
     from cryoray.labels import simulate_map
     from cryoray.pipelines.entry import ingest_entry
@@ -218,15 +219,19 @@ def test_simulated_label_at_a_scaled_resolution(tmp_path) -> None:
         entry_id="EMD-3488", map=str(REAL / map_path), model=str(REAL / model), sequence="", resolution=resolution
     )
     stores = {}
-    for scale in (1.0, 0.6):
-        config = IngestConfig(labels=("simulated",), simulated_resolution_scale=scale)
+    for scale, radius in ((1.0, 0.0), (0.6, 1.5)):
+        config = IngestConfig(
+            labels=("simulated", "amino_acid"), simulated_resolution_scale=scale, amino_acid_radius=radius
+        )
         stores[scale] = tmp_path / f"s{scale}.zarr"
         with StoreWriter(str(stores[scale]), config.layout()) as writer:
             ingest_entry(row, config, str(stores[scale]), config.layout())
             writer.commit("EMD-3488")
     sharp, plain = SubgridStore.open(stores[0.6]), SubgridStore.open(stores[1.0])
-    assert sharp.settings["simulated_resolution_scale"] == 0.6
-    assert "simulated_resolution_scale" not in plain.settings
+    assert sharp.settings["simulated_resolution_scale"] == 0.6 and sharp.settings["amino_acid_radius"] == 1.5
+    assert not {"simulated_resolution_scale", "amino_acid_radius"} & set(plain.settings)
+    labelled = [np.count_nonzero(s.read("EMD-3488", "amino_acid")) for s in (plain, sharp)]
+    assert 10 * labelled[0] < labelled[1] < 20 * labelled[0]
     prepared, _ = prepare_map(read_map(REAL / map_path), CONFIG.prepare)
     expected = simulate_map(read_model(REAL / model).atoms(), prepared.frame, 0.6 * resolution).data
     origins, boxes = sharp.read("EMD-3488", "origins"), sharp.read("EMD-3488", "simulated")

@@ -9,7 +9,7 @@ Classification (published codes, 0 = background):
 * atoms: Cα = 1, N = 2, C = 3 (backbone of amino-acid residues; Cα has priority);
 * amino acid at the Cα voxel: 1..20 in the order ALA ARG ASN ASP CYS GLN GLU GLY HIS ILE LEU
   LYS MET PHE PRO SER THR TRP TYR VAL (modified residues count as their parent, MSE -> MET;
-  unknown residues 0);
+  unknown residues 0); optionally at every voxel within a radius of the Cα (nearest Cα wins);
 * secondary structure at the Cα voxel: coil = 1, helix = 2, strand = 3.
 Denoising:
 * atom types at atom voxels: Cα = 1, Cβ = 2, C = 3, O = 4, N = 5 (Cα first, then N, C, O, Cβ);
@@ -76,13 +76,36 @@ def atom_type_labels(frame: GridFrame, atoms: AtomTable) -> np.ndarray:
     return _by_priority(frame, atoms, ATOM_TYPE_CLASSES)
 
 
-def amino_acid_labels(frame: GridFrame, atoms: AtomTable) -> np.ndarray:
-    """uint8 grid: residue type 1..20 at each Cα voxel (0 for unknown residues and background)."""
+def _paint_within(frame: GridFrame, xyz: np.ndarray, values: np.ndarray, radius: float, out: np.ndarray) -> None:
+    """Write ``values`` at every voxel within ``radius`` Å of ``xyz``; the nearest point wins a shared voxel."""
+    reach = np.ceil(radius / np.asarray(frame.voxel_size)[::-1]).astype(int)  # voxels, (z, y, x)
+    offsets = np.stack(np.meshgrid(*(np.arange(-r, r + 1) for r in reach), indexing="ij"), -1).reshape(-1, 3)
+    index = (frame.nearest_voxel(xyz)[:, None, :] + offsets[None]).reshape(-1, 3)
+    owner = np.repeat(np.arange(len(xyz)), len(offsets))
+    inside = frame.contains_index(index)
+    index, owner = index[inside], owner[inside]
+    distance = np.linalg.norm(frame.index_to_xyz(index) - xyz[owner], axis=1)
+    near = distance <= radius
+    index, owner, distance = index[near], owner[near], distance[near]
+    order = np.argsort(-distance, kind="stable")  # farthest first, so the nearest point is written last
+    index, owner = index[order], owner[order]
+    out[index[:, 0], index[:, 1], index[:, 2]] = values[owner]
+
+
+def amino_acid_labels(frame: GridFrame, atoms: AtomTable, radius: float = 0.0) -> np.ndarray:
+    """uint8 grid: residue type 1..20 at each Cα voxel (0 for unknown residues and background).
+
+    ``radius`` > 0 (Å) labels every voxel within it of a Cα, the nearest Cα's type winning: a head
+    trained so reads residue types a voxel or two off the Cα too, where a heatmap's peaks fall,
+    and learns from ~10x more voxels per residue than the Cα's one.
+    """
     ca = atoms.select(atoms.is_ca)
     lookup = {aa: i + 1 for i, aa in enumerate(AMINO_ACIDS)}
     codes = np.array([lookup.get(one_letter(name), 0) for name in ca.residue_name], dtype=np.uint8)
     out = np.zeros(frame.shape, dtype=np.uint8)
-    _paint(frame, ca.xyz, codes, out)
+    if radius > 0:
+        _paint_within(frame, ca.xyz, codes, radius, out)
+    _paint(frame, ca.xyz, codes, out)  # the Cα voxel itself always (even where it lies over `radius`)
     return out
 
 

@@ -90,7 +90,7 @@ def _label_grids(
     if "atom" in kinds:
         grids["atom"] = atom_labels(frame, atoms)
     if "amino_acid" in kinds:
-        grids["amino_acid"] = amino_acid_labels(frame, atoms)
+        grids["amino_acid"] = amino_acid_labels(frame, atoms, config.amino_acid_radius)
     if "secondary_structure" in kinds:
         codes, ss_source = secondary_structure(model, config.secondary_structure)
         grids["secondary_structure"] = secondary_structure_labels(frame, atoms, codes)

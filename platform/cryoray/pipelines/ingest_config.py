@@ -80,6 +80,9 @@ class IngestConfig(Section):
         input_dtype: float16 (half the bytes; ~3 significant digits on [0, 1]) or float32.
         skip_rule: which boxes to leave out: none, no-atoms (no atom in the kept region), no-density.
         denoise_radius: R in Å of the denoising labels, at most ``MAX_DENOISE_RADIUS`` (12 Å).
+        amino_acid_radius: Å; 0 labels the residue type at the Cα voxel only (Cryo2Struct's); more
+            labels every voxel within it of a Cα (the nearest one's type), at most 2 Å (Cα are
+            3.8 Å apart).
         simulated_resolution_scale: the map simulated from the model (labels ``simulated`` and
             ``denoise_regression``) is made at this multiple of the entry's resolution. 1
             (CryoTEN's) matches the map; below 1 gives an enhancer a sharper target than the map,
@@ -101,6 +104,7 @@ class IngestConfig(Section):
     input_dtype: Literal["float16", "float32"] = "float16"
     skip_rule: Literal["none", "no-atoms", "no-density"] = "no-atoms"
     denoise_radius: float = Field(6.0, gt=0, le=MAX_DENOISE_RADIUS)
+    amino_acid_radius: float = Field(0.0, ge=0.0, le=2.0)
     simulated_resolution_scale: float = Field(1.0, ge=0.25, le=4.0)
     secondary_structure: SecondaryStructureSource = "auto"
     min_fraction_inside: float = Field(0.5, ge=0, le=1)
@@ -135,6 +139,7 @@ class IngestConfig(Section):
             prepare=self.prepare.model_dump(exclude={"max_voxels"}),  # a resource limit, not a data setting
             skip_rule=self.skip_rule,
             denoise_radius=self.denoise_radius,
+            amino_acid_radius=self.amino_acid_radius,
             simulated_resolution_scale=self.simulated_resolution_scale,
             embedding=None if self.embedding is None else embedding_settings(build_embedder(self.embedding)),
         )

@@ -67,6 +67,8 @@ class StoreLayout:
     prepare: Mapping[str, object] | None = None
     skip_rule: str = "no-atoms"
     denoise_radius: float = 6.0
+    #: Å around each Cα labelled with its residue type (0: the Cα voxel only; recorded only when not 0)
+    amino_acid_radius: float = 0.0
     #: the ``simulated`` map's resolution over the entry's (1: the map's own; recorded only when not 1)
     simulated_resolution_scale: float = 1.0
     #: the per-entry embedding's ``name`` and ``dim`` (:mod:`cryoray.labels.embeddings`), or None for none
@@ -85,6 +87,8 @@ class StoreLayout:
             "skip_rule": self.skip_rule,
             "denoise_radius": float(self.denoise_radius),
         }
+        if self.amino_acid_radius:  # absent at 0, as the scale below at 1
+            attrs["amino_acid_radius"] = float(self.amino_acid_radius)
         if self.simulated_resolution_scale != 1.0:  # absent at 1, so older stores keep their settings
             attrs["simulated_resolution_scale"] = float(self.simulated_resolution_scale)
         if self.embedding is not None:  # absent, not null, so stores without embeddings keep their settings
