@@ -58,14 +58,10 @@ from tests.support.data import ENTRIES, REAL, local_rows, write_manifest
 #: nothing is clipped. The 95th percentile (Cryo2Struct's) saturates maps very differently (it clips
 #: 99 % of the masked EMD-0093's Cα voxels, 38 % of EMD-21457's): the builder instead learns every
 #: saturation from its input gain augmentation; the enhancer needs the contrast an enhanced map is
-#: judged on. The simulated label is made at 0.6× the entry's resolution: trained towards a map
-#: simulated at the map's own resolution, the enhancer learned to blur (Q-score fell on every
-#: held-out map); a sharper target asks it to restore the atoms' peaks, which the Q-score measures.
-STORE = "real_p99999_sim06.zarr"
+#: judged on.
+STORE = "real_p99999.zarr"
 STORE_CONFIG = IngestConfig(
-    labels=("ca_heatmap", "amino_acid", "simulated"),
-    prepare=PrepareConfig(percentile=REGRESSION_PERCENTILE),
-    simulated_resolution_scale=0.6,
+    labels=("ca_heatmap", "amino_acid", "simulated"), prepare=PrepareConfig(percentile=REGRESSION_PERCENTILE)
 )
 MODEL_KEYS = ("ca_f1", "ca_recall", "ca_precision", "sequence_match", "residue_coverage", "tm_score")
 MAP_KEYS = ("cc_mask", "cc_box", "q_score", "map_model_fsc_0_5")
