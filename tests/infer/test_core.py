@@ -8,7 +8,13 @@ import pytest
 from cryoray.errors import ConfigError
 from cryoray.infer import HeadSpec, InferConfig, ModelSpec, Recipe
 from cryoray.infer.candidates import candidate_sink, clustered_states
-from cryoray.infer.channels import build_channels, regression_channel, segment_channels, stack_channels
+from cryoray.infer.channels import (
+    build_channels,
+    output_channels,
+    regression_channel,
+    segment_channels,
+    stack_channels,
+)
 from cryoray.io import GridFrame
 from cryoray.modelbuild import BuildConfig, StatesFormatError
 from cryoray.train.targets import CLASS_NAMES
@@ -71,10 +77,26 @@ def test_build_channels_take_a_ca_heatmap_head_as_the_ca_score() -> None:
 def test_stack_channels_takes_each_channel_from_its_model_and_head() -> None:
     atoms, amino = np.random.default_rng(0).random((2, 3, 21, 2, 2, 2), dtype=np.float32)
     channels = build_channels([ModelSpec("atoms", 2, {"atom": ATOM}), ModelSpec("amino", 2, {"amino_acid": AMINO})])
-    stacked = stack_channels({0: {"atom": atoms[:, :4]}, 1: {"amino_acid": amino}}, channels)
+    boxes = np.ones((3, 1, 2, 2, 2), np.float32)
+    stacked = stack_channels({0: {"atom": atoms[:, :4]}, 1: {"amino_acid": amino}}, channels, boxes)
     assert stacked.shape == (3, 21, 2, 2, 2)
     np.testing.assert_array_equal(stacked[:, 0], atoms[:, 1])  # CA is class 1 of the atom head
     np.testing.assert_array_equal(stacked[:, 1:], amino[:, 1:])
+
+
+def test_no_ca_score_where_the_input_has_no_density() -> None:
+    """The Cα channel is 0 where the input box is 0 (masked away or negative, clipped); the
+    amino-acid channels and other front ends' channels are left as predicted."""
+    scores, amino = np.random.default_rng(1).random((2, 2, 21, 4, 4, 4), dtype=np.float32) + 0.5
+    boxes = np.ones((2, 1, 4, 4, 4), np.float32)
+    boxes[0, 0, :2] = 0.0  # half of the first box masked away
+    channels = build_channels([ModelSpec("builder", 4, {"ca": HeadSpec("ca", 1, "ca_heatmap"), "amino_acid": AMINO})])
+    stacked = stack_channels({0: {"ca": scores[:, :1], "amino_acid": amino}}, channels, boxes)
+    assert (stacked[0, 0, :2] == 0).all() and (stacked[0, 0, 2:] == scores[0, 0, 2:]).all()
+    np.testing.assert_array_equal(stacked[1, 0], scores[1, 0])
+    np.testing.assert_array_equal(stacked[:, 1:], amino[:, 1:])
+    every = output_channels([ModelSpec("builder", 4, {"ca": HeadSpec("ca", 1, "ca_heatmap")})])
+    np.testing.assert_array_equal(stack_channels({0: {"ca": scores[:, :1]}}, every, boxes)[:, 0], scores[:, 0])
 
 
 def test_recipe_percentile_and_tiling_by_model() -> None:

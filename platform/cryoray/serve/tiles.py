@@ -34,13 +34,13 @@ async def predict_plan(
     pending: deque = deque()
     calls = 0
     for origins, boxes in plan.batches(data, batching.boxes_per_call):
-        pending.append((origins, handle.predict_boxes.remote((boxes, heads))))
+        pending.append((origins, boxes, handle.predict_boxes.remote((boxes, heads))))
         calls += 1
         if len(pending) >= batching.calls_in_flight:
-            first, response = pending.popleft()
-            stitcher.add(first, stack_channels({0: await response}, channels))
+            first, sent, response = pending.popleft()
+            stitcher.add(first, stack_channels({0: await response}, channels, sent))
     while pending:
-        first, response = pending.popleft()
-        stitcher.add(first, stack_channels({0: await response}, channels))
+        first, sent, response = pending.popleft()
+        stitcher.add(first, stack_channels({0: await response}, channels, sent))
     stitcher.finish()
     return calls
