@@ -59,14 +59,10 @@ from tests.support.data import ENTRIES, REAL, local_rows, write_manifest
 #: nothing is clipped. The 95th percentile (Cryo2Struct's) saturates maps very differently (it clips
 #: 99 % of the masked EMD-0093's Cα voxels, 38 % of EMD-21457's): the builder instead learns every
 #: saturation from its input gain augmentation; the enhancer needs the contrast an enhanced map is
-#: judged on. Residue types are labelled within 1.5 Å of each Cα (``amino_acid_radius``): the
-#: heatmap's peaks fall a voxel or so off the Cα voxel, where a head trained at Cα voxels alone
-#: was never taught anything (on EMD-3488 it did worse than uniform probabilities there).
-STORE = "real_p99999_aa15.zarr"
+#: judged on.
+STORE = "real_p99999.zarr"
 STORE_CONFIG = IngestConfig(
-    labels=("ca_heatmap", "amino_acid", "simulated"),
-    prepare=PrepareConfig(percentile=REGRESSION_PERCENTILE),
-    amino_acid_radius=1.5,
+    labels=("ca_heatmap", "amino_acid", "simulated"), prepare=PrepareConfig(percentile=REGRESSION_PERCENTILE)
 )
 MODEL_KEYS = ("ca_f1", "ca_recall", "ca_precision", "sequence_match", "residue_coverage", "tm_score")
 MAP_KEYS = ("cc_mask", "cc_box", "q_score", "map_model_fsc_0_5")
