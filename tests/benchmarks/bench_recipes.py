@@ -184,7 +184,10 @@ BUILDER_LIMITS = """- Learned from two maps at 3.2–3.4 Å (~2,200 residues): i
 ENHANCER_LIMITS = """- A residual U-Net that starts as the identity: it can only make small, local changes, learned
   from two maps at 3.2–3.4 Å towards maps simulated from their deposited models. It raised CC_mask
   on the map it never saw (EMD-3488) but lowered the mean Q-score slightly, and on a masked map
-  (EMD-0093 fold) it puts density outside the mask (CC_box falls). Its output is a
+  (EMD-0093 fold) it puts density outside the mask (CC_box falls). The deposited map low-pass
+  filtered at its resolution (no network; `cryoray benchmark --baseline lowpass`) scores above the
+  input on both CC_mask and Q-score on all three maps and above this enhancer on Q-score on all
+  three: compare with it before using the enhancer's output. Its output is a
   map made to look like a model's density: never use it to validate the model it was compared
   with, and keep the deposited map for deposition and for judging fit.
 - Not trained on maps worse than ~4 Å, on nucleic acids or on membranes' micelles."""
