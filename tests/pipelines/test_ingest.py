@@ -214,7 +214,7 @@ def test_sharper_simulated_and_wider_amino_acid_labels(tmp_path) -> None:
     from cryoray.preprocessing.tiling import extract_box
     from cryoray.store import StoreWriter
 
-    map_path, model, sequence, resolution = ENTRIES["EMD-3488"]
+    map_path, model, _, resolution = ENTRIES["EMD-3488"]
     row = ManifestRow(
         entry_id="EMD-3488", map=str(REAL / map_path), model=str(REAL / model), sequence="", resolution=resolution
     )
