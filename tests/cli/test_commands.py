@@ -198,3 +198,8 @@ def test_simulate_like_map_overlays_it(tmp_path, capsys) -> None:
     assert np.corrcoef(simulated.data.ravel(), experimental.data.ravel())[0, 1] > 0.5
     assert main(["simulate", model, "-o", str(tmp_path / "x.mrc"), "--resolution", "0"]) == 2
     assert "--resolution" in capsys.readouterr().err
+    noisy = tmp_path / "noisy.mrc"
+    run_json(capsys, "simulate", model, "-o", str(noisy), "--resolution", "3.2", "--like", like, "--noise", "1")
+    assert 0.3 < np.corrcoef(read_map(noisy).data.ravel(), simulated.data.ravel())[0, 1] < 0.95
+    assert main(["simulate", model, "-o", str(tmp_path / "y.mrc"), "--resolution", "3", "--noise", "-1"]) == 2
+    assert "--noise" in capsys.readouterr().err

@@ -24,7 +24,7 @@ from cryoray.labels import (
     simulate_map,
 )
 from cryoray.labels.secondary_structure import DSSP_TIMEOUT_S, HELIX, STRAND
-from cryoray.labels.simulate import frame_around, gaussian_width
+from cryoray.labels.simulate import MOLECULE_FRACTION, add_noise, frame_around, gaussian_width
 from cryoray.preprocessing import PrepareConfig, prepare_map
 from tests.support.data import REAL_MAPS, real
 
@@ -130,6 +130,23 @@ def test_simulated_single_atom_matches_formula() -> None:
     expected = (k / math.pi) ** 1.5 * 8 * math.exp(-k * d2)
     assert sim.data[tuple(index)] == pytest.approx(expected, rel=1e-5)
     assert sim.data.sum() * 0.5**3 == pytest.approx(8.0, rel=1e-3)  # integrates to Z
+
+
+def test_noise_has_the_asked_ratio_no_frequencies_beyond_the_resolution_and_a_seed(hb) -> None:
+    _, _, atoms = hb
+    clean = simulate_map(atoms, frame_around(atoms), 3.4)
+    noisy = add_noise(clean, 1.5, 3.4, seed=1)
+    assert noisy.frame.same_as(clean.frame)
+    noise = noisy.data.astype(np.float64) - clean.data
+    molecule = clean.data > MOLECULE_FRACTION * clean.data.max()
+    assert noise.std() / clean.data[molecule].std() == pytest.approx(1.5, rel=1e-3)
+    power = np.abs(np.fft.fftn(noise)) ** 2
+    freq = np.sqrt(sum(f**2 for f in np.meshgrid(*[np.fft.fftfreq(n) for n in noise.shape], indexing="ij")))
+    assert power[freq > 1.1 / 3.4].sum() < 1e-6 * power.sum()  # band-limited at the resolution
+    assert np.array_equal(add_noise(clean, 1.5, 3.4, seed=1).data, noisy.data)
+    assert not np.array_equal(add_noise(clean, 1.5, 3.4, seed=2).data, noisy.data)
+    with pytest.raises(ValueError, match="noise ratio"):
+        add_noise(clean, -1.0, 3.4)
 
 
 def test_simulated_map_correlates_with_experiment(hb) -> None:

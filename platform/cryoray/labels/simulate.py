@@ -22,13 +22,24 @@ from cryoray.errors import MapTooLargeError
 from cryoray.io.density_map import DensityMap, GridFrame
 from cryoray.io.models import AtomTable
 from cryoray.io.mrc import MAX_VOXELS
+from cryoray.preprocessing.filters import lowpass
 
-__all__ = ["CUTOFF", "RESOLUTION_RANGE", "check_resolution", "frame_around", "gaussian_width", "simulate_map"]
+__all__ = [
+    "CUTOFF",
+    "RESOLUTION_RANGE",
+    "add_noise",
+    "check_resolution",
+    "frame_around",
+    "gaussian_width",
+    "simulate_map",
+]
 
 #: Relative value of an atom's Gaussian at which it is cut off.
 CUTOFF = 1e-4
 #: Resolutions in Å that make sense for a cryo-EM map (and keep the Gaussians computable).
 RESOLUTION_RANGE = (0.5, 50.0)
+#: Voxels above this fraction of a simulated map's maximum are "the molecule" that noise is scaled to.
+MOLECULE_FRACTION = 0.05
 
 
 def check_resolution(resolution: float) -> float:
@@ -119,3 +130,29 @@ def frame_around(
             f"of {max_voxels} (--max-voxels); are there placeholder coordinates such as 9999.999?",
         )
     return GridFrame(shape=tuple(n_xyz.astype(np.int64)[::-1]), voxel_size=(voxel_size,) * 3, origin=tuple(lo))
+
+
+def add_noise(density: DensityMap, ratio: float, resolution: float, *, seed: int = 0) -> DensityMap:
+    """``density`` plus Gaussian noise low-passed at ``resolution`` Å, a training map made from a model.
+
+    The noise's standard deviation is ``ratio`` times the density's within the molecule (voxels
+    above :data:`MOLECULE_FRACTION` of the maximum), so a simulated map of any size or element mix
+    gets the same signal-to-noise ratio. Band-limiting the noise at the map's resolution keeps it
+    from being what a network learns to tell apart: white noise beyond the resolution is removed
+    by every map's own filtering. ``seed`` makes it reproducible.
+
+    Raises:
+        ValueError: ``ratio`` is negative or not finite, or ``density`` is all zero.
+    """
+    if not (np.isfinite(ratio) and ratio >= 0):
+        raise ValueError(f"noise ratio must be a finite number >= 0, got {ratio}")
+    data = density.data.astype(np.float64)
+    peak = data.max()
+    if not peak > 0:
+        raise ValueError("cannot scale noise to a map without positive density")
+    signal_std = data[data > MOLECULE_FRACTION * peak].std()
+    white = np.random.default_rng(seed).standard_normal(density.frame.shape).astype(np.float32)
+    noise = lowpass(DensityMap(data=white, frame=density.frame), resolution).data
+    noisy = data + noise * (ratio * signal_std / noise.std())
+    label = f"cryoray noise {ratio:g}x at {resolution:g}A seed={seed}"
+    return DensityMap(data=noisy.astype(np.float32), frame=density.frame, labels=(*density.labels, label))
