@@ -40,6 +40,7 @@ COMMANDS = (
     "ingest",
     "store",
     "train",
+    "lr-range",
     "tune",
     "align",
     "compare-models",

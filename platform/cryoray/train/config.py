@@ -87,14 +87,15 @@ class ScheduleConfig(Section):
             0 = only at each epoch end (always done).
         max_steps_per_epoch: cut epochs short (quick runs, smoke tests); None = whole split.
         scheduler: ``plateau`` (ReduceLROnPlateau on the validation loss, as published),
-            ``cosine`` (to ``min_lr`` over the run) or ``none``.
+            ``cosine`` (to ``min_lr`` over the run), ``none``, or ``range_test`` (from ``min_lr``
+            up to the optimiser's ``lr``, exponentially over the run: ``cryoray lr-range``).
         warmup_steps: linear warm-up from 0 before the schedule.
     """
 
     epochs: PositiveInt = 10
     val_every_steps: NonNegativeInt = 0
     max_steps_per_epoch: PositiveInt | None = None
-    scheduler: Literal["plateau", "cosine", "none"] = "plateau"
+    scheduler: Literal["plateau", "cosine", "none", "range_test"] = "plateau"
     factor: float = Field(0.5, gt=0.0, lt=1.0)
     patience: NonNegativeInt = 2
     min_lr: float = Field(1e-5, ge=0.0)
@@ -167,6 +168,15 @@ class TrainConfig(Section):
     @model_validator(mode="after")
     def _gan_settings_fit_the_model(self) -> TrainConfig:
         self.gan_settings()
+        return self
+
+    @model_validator(mode="after")
+    def _range_test_rises(self) -> TrainConfig:
+        if self.schedule.scheduler == "range_test" and not 0 < self.schedule.min_lr < self.optimizer.lr:
+            raise ValueError(
+                f"schedule.scheduler range_test rises from schedule.min_lr to optimizer.lr: need "
+                f"0 < min_lr < lr, got min_lr {self.schedule.min_lr:g} and lr {self.optimizer.lr:g}"
+            )
         return self
 
     def gan_settings(self) -> GANConfig | None:

@@ -9,7 +9,7 @@ import torch
 
 from cryoray.train.config import OptimizerConfig, ScheduleConfig
 
-__all__ = ["Schedule", "build_optimizer"]
+__all__ = ["Schedule", "build_optimizer", "range_test_lr"]
 
 
 def build_optimizer(config: OptimizerConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -19,8 +19,15 @@ def build_optimizer(config: OptimizerConfig, params: Iterable[torch.nn.Parameter
     return kinds[config.name](params, lr=config.lr, weight_decay=config.weight_decay)
 
 
+def range_test_lr(step: int, total_steps: int, min_lr: float, max_lr: float) -> float:
+    """The rate of optimiser step ``step`` (1-based) of a range test: ``min_lr`` at the first step,
+    ``max_lr`` from step ``total_steps`` on, growing by the same factor each step."""
+    return min_lr * (max_lr / min_lr) ** (min(step - 1, total_steps - 1) / max(1, total_steps - 1))
+
+
 class Schedule:
-    """Warm-up, then ReduceLROnPlateau (stepped on validation loss) or cosine (stepped per step).
+    """Warm-up, then ReduceLROnPlateau (stepped on validation loss), cosine (stepped per step) or a
+    range test's exponential growth (:func:`range_test_lr`).
 
     One object with one state dict, so a checkpoint restores the whole schedule. Written here
     because torch's ``SequentialLR`` cannot chain a warm-up with ``ReduceLROnPlateau``.
@@ -40,7 +47,9 @@ class Schedule:
         c = self.config
         warm = min(1.0, (step + 1) / c.warmup_steps) if c.warmup_steps else 1.0
         for group, base in zip(self.optimizer.param_groups, self.base_lr, strict=True):
-            if c.scheduler == "cosine":
+            if c.scheduler == "range_test":
+                lr = range_test_lr(step + 1, self.total_steps, c.min_lr, base)
+            elif c.scheduler == "cosine":
                 t = min(1.0, max(0, step - c.warmup_steps) / max(1, self.total_steps - c.warmup_steps))
                 lr = c.min_lr + (base - c.min_lr) * 0.5 * (1 + math.cos(math.pi * t))
             else:

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["save_curves", "save_sample"]
+__all__ = ["save_curves", "save_lr_range", "save_sample"]
 
 
 def save_curves(path: str | os.PathLike, curves: Mapping[str, Sequence[tuple[int, float]]], *, title: str = "") -> None:
@@ -28,6 +28,29 @@ def save_curves(path: str | os.PathLike, curves: Mapping[str, Sequence[tuple[int
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_lr_range(
+    path: str | os.PathLike, lrs: np.ndarray, losses: np.ndarray, smoothed: np.ndarray, marks: Mapping[str, float]
+) -> None:
+    """A learning-rate range test: loss and smoothed loss against the rate (log axis), rates marked."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.plot(lrs, losses, color="0.75", lw=0.8, label="loss")
+    ax.plot(lrs, smoothed, color="C0", label="smoothed")
+    for i, (name, lr) in enumerate(marks.items()):
+        ax.axvline(lr, color=f"C{i + 1}", ls="--", label=f"{name} {lr:.2g}")
+    finite = smoothed[np.isfinite(smoothed)]
+    if len(finite) and finite.min() > 0:  # cut the blow-up, which would flatten everything before it
+        lo, hi = finite.min(), min(finite.max(), max(1.1 * finite[0], 4 * finite.min()))
+        ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -1,0 +1,122 @@
+"""Learning-rate range test (L. Smith, "Cyclical learning rates", 2017): which rate to train with.
+
+A short training whose rate grows exponentially from ``min_lr`` to ``max_lr`` (the
+``range_test`` schedule) records each step's training loss. Smoothed (an exponential moving
+average with bias correction, as the loss of one batch is noisy), the loss first barely moves,
+then falls fastest, then flattens and blows up. The suggestion is the rate where the smoothed loss
+falls fastest against log rate, looked for only before it first exceeds ``blowup`` × its minimum;
+the rate at the minimum is reported too (a tenth of it is the other common rule).
+
+The run is an ordinary cryoray training (Ray Train, MLflow), named ``NAME-lr-range``: its
+checkpoints are not meant for use, its curves are.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from mlflow.tracking import MlflowClient
+
+from cryoray.errors import ConfigError
+from cryoray.train.config import TrainConfig
+from cryoray.train.optim import range_test_lr
+from cryoray.train.run import RunResult, plan_training, run_training
+
+__all__ = ["RangeTest", "analyse_range_test", "range_test_config", "run_range_test"]
+
+
+@dataclass(frozen=True)
+class RangeTest:
+    """The curve of a range test and the rates read from it.
+
+    Args:
+        lrs, losses, smoothed: per optimiser step: its rate, its training loss, the smoothed loss.
+        suggested_lr: where the smoothed loss falls fastest against log rate (before the blow-up).
+        min_loss_lr: the rate at the smoothed loss's minimum.
+        blowup_step: the first step (0-based) whose smoothed loss exceeds ``blowup`` × the minimum
+            so far, or None when it never did (then ``max_lr`` may be too low to see the edge).
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed: np.ndarray
+    suggested_lr: float
+    min_loss_lr: float
+    blowup_step: int | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "suggested_lr": self.suggested_lr,
+            "min_loss_lr": self.min_loss_lr,
+            "blew_up_at_lr": None if self.blowup_step is None else float(self.lrs[self.blowup_step]),
+            "steps": len(self.lrs),
+        }
+
+
+def analyse_range_test(lrs: np.ndarray, losses: np.ndarray, *, beta: float = 0.9, blowup: float = 4.0) -> RangeTest:
+    """Read a range test's curve (``lrs`` increasing, one loss per step); ValueError below 5 steps."""
+    lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    if lrs.shape != losses.shape or len(lrs) < 5:
+        raise ValueError(f"a range test needs >= 5 steps with one rate and one loss each, got {lrs.shape}")
+    smoothed = np.empty_like(losses)
+    average = 0.0
+    for i, loss in enumerate(losses):
+        average = beta * average + (1 - beta) * loss
+        smoothed[i] = average / (1 - beta ** (i + 1))
+    running_min = np.minimum.accumulate(smoothed)
+    over = np.flatnonzero(~np.isfinite(smoothed) | (smoothed > blowup * running_min))
+    end = int(over[0]) if len(over) else len(smoothed)
+    kept = max(end, 2)
+    slope = np.gradient(smoothed[:kept], np.log(lrs[:kept]))
+    lowest = int(np.argmin(smoothed[:kept]))
+    return RangeTest(
+        lrs=lrs,
+        losses=losses,
+        smoothed=smoothed,
+        suggested_lr=float(lrs[int(np.argmin(slope))]),
+        min_loss_lr=float(lrs[lowest]),
+        blowup_step=int(over[0]) if len(over) else None,
+    )
+
+
+def range_test_config(config: TrainConfig, *, steps: int, min_lr: float, max_lr: float, source: object) -> TrainConfig:
+    """``config`` made a range test of ``steps`` optimiser steps from ``min_lr`` to ``max_lr``.
+
+    Raises:
+        ConfigError: fewer than 5 steps, or not ``0 < min_lr < max_lr``.
+    """
+    if steps < 5:
+        raise ConfigError("--steps", f"a range test needs at least 5 steps, got {steps}")
+    if not (math.isfinite(max_lr) and 0 < min_lr < max_lr):
+        raise ConfigError("--min-lr", f"need 0 < --min-lr < --max-lr, got {min_lr:g} and {max_lr:g}")
+    data = config.model_dump()
+    data["name"] = f"{config.name}-lr-range"
+    data["optimizer"]["lr"] = max_lr
+    data["schedule"].update(scheduler="range_test", min_lr=min_lr, warmup_steps=0, max_steps_per_epoch=steps)
+    per_epoch = plan_training(TrainConfig.model_validate(data), source=source).steps_per_epoch
+    data["schedule"]["epochs"] = -(-steps // per_epoch)  # an epoch shorter than ``steps``: several
+    data["schedule"]["max_steps_per_epoch"] = -(-steps // data["schedule"]["epochs"])
+    return TrainConfig.model_validate(data)
+
+
+def run_range_test(
+    config: TrainConfig,
+    *,
+    steps: int,
+    min_lr: float,
+    max_lr: float,
+    source: object,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    progress: bool = True,
+) -> tuple[RangeTest, RunResult]:
+    """Run the range test of ``config`` and read its curve back from MLflow."""
+    test = range_test_config(config, steps=steps, min_lr=min_lr, max_lr=max_lr, source=source)
+    result = run_training(test, source=source, address=address, num_cpus=num_cpus, progress=progress)
+    history = MlflowClient(result.tracking_uri).get_metric_history(result.mlflow_run_id, "train/loss")
+    points = sorted({m.step: m.value for m in history}.items())
+    total = plan_training(test, source=source).total_steps  # as the loop's schedule counts them
+    lrs = [range_test_lr(step, total, min_lr, max_lr) for step, _ in points]
+    return analyse_range_test(np.array(lrs), np.array([value for _, value in points])), result
