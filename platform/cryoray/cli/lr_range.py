@@ -33,7 +33,7 @@ def main(args: argparse.Namespace) -> None:
     # Imported here: torch, Ray Train and MLflow load only when this command runs.
     from cryoray.io.sources import write_bytes
     from cryoray.train import TrainConfig
-    from cryoray.train.lr_range import run_range_test
+    from cryoray.train.lr_range import MIN_DROP, run_range_test
     from cryoray.viz.training import save_lr_range
 
     config = load_config_with_sets(TrainConfig, args.config, args.sets)
@@ -51,7 +51,14 @@ def main(args: argparse.Namespace) -> None:
     write_bytes(f"{result.run_dir}/lr_range.json", json.dumps(summary, indent=1).encode())
     if "://" not in result.run_dir:  # the picture is for people at this machine
         marks = {"suggested": test.suggested_lr, "minimum": test.min_loss_lr}
+        marks = {name: lr for name, lr in marks.items() if lr is not None}
         save_lr_range(f"{result.run_dir}/lr_range.png", test.lrs, test.losses, test.smoothed, marks)
-    if test.blowup_step is None and not args.quiet:
+    if test.suggested_lr is None:
+        print(
+            f"lr-range: the smoothed loss never fell by {MIN_DROP:.0%}: no rate in the range trains this config "
+            "within --steps steps (more steps, a larger batch, or another loss)",
+            file=sys.stderr,
+        )
+    elif test.blowup_step is None and not args.quiet:
         print("lr-range: the loss never blew up; --max-lr may be too low to show the edge", file=sys.stderr)
     emit(args, summary)

@@ -6,6 +6,10 @@ average with bias correction, as the loss of one batch is noisy), the loss first
 then falls fastest, then flattens and blows up. The suggestion is the rate where the smoothed loss
 falls fastest against log rate, looked for only before it first exceeds ``blowup`` × its minimum;
 the rate at the minimum is reported too (a tenth of it is the other common rule).
+The first ``1 / (1 - beta)`` steps, where the average still rests on a handful of batches, are
+not searched; a smoothed loss whose minimum is not ``min_drop`` (:data:`MIN_DROP`) below its
+median over the first quarter gives no suggestion: no rate in the range trains the config within
+the test's steps (batch noise then hides any trend).
 
 The run is an ordinary cryoray training (Ray Train, MLflow), named ``NAME-lr-range``: its
 checkpoints are not meant for use, its curves are.
@@ -24,7 +28,10 @@ from cryoray.train.config import TrainConfig
 from cryoray.train.optim import range_test_lr
 from cryoray.train.run import RunResult, plan_training, run_training
 
-__all__ = ["RangeTest", "analyse_range_test", "range_test_config", "run_range_test"]
+__all__ = ["MIN_DROP", "RangeTest", "analyse_range_test", "range_test_config", "run_range_test"]
+
+#: how far (a fraction) the smoothed loss must fall for a suggestion
+MIN_DROP = 0.2
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,8 @@ class RangeTest:
 
     Args:
         lrs, losses, smoothed: per optimiser step: its rate, its training loss, the smoothed loss.
-        suggested_lr: where the smoothed loss falls fastest against log rate (before the blow-up).
+        suggested_lr: where the smoothed loss falls fastest against log rate (before the blow-up);
+            None when it never fell by ``min_drop``.
         min_loss_lr: the rate at the smoothed loss's minimum.
         blowup_step: the first step (0-based) whose smoothed loss exceeds ``blowup`` × the minimum
             so far, or None when it never did (then ``max_lr`` may be too low to see the edge).
@@ -42,7 +50,7 @@ class RangeTest:
     lrs: np.ndarray
     losses: np.ndarray
     smoothed: np.ndarray
-    suggested_lr: float
+    suggested_lr: float | None
     min_loss_lr: float
     blowup_step: int | None
 
@@ -55,7 +63,9 @@ class RangeTest:
         }
 
 
-def analyse_range_test(lrs: np.ndarray, losses: np.ndarray, *, beta: float = 0.9, blowup: float = 4.0) -> RangeTest:
+def analyse_range_test(
+    lrs: np.ndarray, losses: np.ndarray, *, beta: float = 0.9, blowup: float = 4.0, min_drop: float = MIN_DROP
+) -> RangeTest:
     """Read a range test's curve (``lrs`` increasing, one loss per step); ValueError below 5 steps."""
     lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
     if lrs.shape != losses.shape or len(lrs) < 5:
@@ -65,19 +75,21 @@ def analyse_range_test(lrs: np.ndarray, losses: np.ndarray, *, beta: float = 0.9
     for i, loss in enumerate(losses):
         average = beta * average + (1 - beta) * loss
         smoothed[i] = average / (1 - beta ** (i + 1))
+    start = min(round(1 / (1 - beta)), len(lrs) // 4)
     running_min = np.minimum.accumulate(smoothed)
     over = np.flatnonzero(~np.isfinite(smoothed) | (smoothed > blowup * running_min))
-    end = int(over[0]) if len(over) else len(smoothed)
-    kept = max(end, 2)
-    slope = np.gradient(smoothed[:kept], np.log(lrs[:kept]))
-    lowest = int(np.argmin(smoothed[:kept]))
+    blew_up = int(over[0]) if len(over) else None
+    end = max(len(smoothed) if blew_up is None else blew_up, start + 2)
+    searched = smoothed[start:end]
+    fell = searched.min() < (1 - min_drop) * np.median(searched[: max(1, len(searched) // 4)])
+    slope = np.gradient(searched, np.log(lrs[start:end]))
     return RangeTest(
         lrs=lrs,
         losses=losses,
         smoothed=smoothed,
-        suggested_lr=float(lrs[int(np.argmin(slope))]),
-        min_loss_lr=float(lrs[lowest]),
-        blowup_step=int(over[0]) if len(over) else None,
+        suggested_lr=float(lrs[start + int(np.argmin(slope))]) if fell else None,
+        min_loss_lr=float(lrs[start + int(np.argmin(searched))]),
+        blowup_step=blew_up,
     )
 
 
