@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from mlflow.tracking import MlflowClient
 
+from cryoray.config import validate_config
 from cryoray.errors import ConfigError
 from cryoray.train.config import TrainConfig
 from cryoray.train.optim import range_test_lr
@@ -102,15 +103,15 @@ def range_test_config(config: TrainConfig, *, steps: int, min_lr: float, max_lr:
     if steps < 5:
         raise ConfigError("--steps", f"a range test needs at least 5 steps, got {steps}")
     if not (math.isfinite(max_lr) and 0 < min_lr < max_lr):
-        raise ConfigError("--min-lr", f"need 0 < --min-lr < --max-lr, got {min_lr:g} and {max_lr:g}")
+        raise ConfigError("--min-lr/--max-lr", f"need 0 < --min-lr < --max-lr, got {min_lr:g} and {max_lr:g}")
     data = config.model_dump()
     data["name"] = f"{config.name}-lr-range"
     data["optimizer"]["lr"] = max_lr
     data["schedule"].update(scheduler="range_test", min_lr=min_lr, warmup_steps=0, max_steps_per_epoch=steps)
-    per_epoch = plan_training(TrainConfig.model_validate(data), source=source).steps_per_epoch
+    per_epoch = plan_training(validate_config(TrainConfig, data, source=source), source=source).steps_per_epoch
     data["schedule"]["epochs"] = -(-steps // per_epoch)  # an epoch shorter than ``steps``: several
     data["schedule"]["max_steps_per_epoch"] = -(-steps // data["schedule"]["epochs"])
-    return TrainConfig.model_validate(data)
+    return validate_config(TrainConfig, data, source=source)
 
 
 def run_range_test(
