@@ -71,6 +71,7 @@ def test_cli_lr_range_on_the_sample(sample_store, tmp_path, ray_local, capsys) -
     assert json.loads((run_dir / "lr_range.json").read_text()) == summary
     assert (run_dir / "lr_range.png").read_bytes()[:4] == b"\x89PNG"
     client = MlflowClient(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
+    assert {"lr_range.json", "lr_range.png"} <= {a.path for a in client.list_artifacts(summary["mlflow_run_id"])}
     # one per step (validations log it again at epoch ends): 10 steps, however the epochs cut them
     logged = dict(sorted((m.step, m.value) for m in client.get_metric_history(summary["mlflow_run_id"], "lr")))
     assert list(logged) == list(range(1, 11))

@@ -3,18 +3,17 @@
 The config's model, data, losses and workers train for --steps optimiser steps while the rate
 rises from --min-lr to --max-lr (schedule.scheduler range_test; optimizer.lr and the schedule are
 overridden). The smoothed training loss against the rate gives the suggestion: where it falls
-fastest, before it blows up. Written to OUTPUT/NAME-lr-range/: lr_range.json and lr_range.png;
-the run is in MLflow like any training.
+fastest, before it blows up. lr_range.json and lr_range.png go to OUTPUT/NAME-lr-range/ and to
+the run in MLflow, as a training's curves do.
 
 Example usage:
   $ cryoray lr-range builder.yaml
-  $ cryoray lr-range builder.yaml --steps 200 --min-lr 1e-6 --max-lr 1 --set data.batch_size=8
+  $ cryoray lr-range builder.yaml --steps 200 --min-lr 1e-6 --max-lr 1 --set batch_size=8
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from cryoray.cli.options import add_run_args
@@ -23,7 +22,7 @@ from cryoray.config import load_config_with_sets
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
-    add_run_args(parser, what="training", example_set="data.batch_size=8")
+    add_run_args(parser, what="training", example_set="batch_size=8")
     parser.add_argument("--steps", type=int, default=100, help="optimiser steps (default: %(default)s)")
     parser.add_argument("--min-lr", type=float, default=1e-6, help="first rate (default: %(default)g)")
     parser.add_argument("--max-lr", type=float, default=1.0, help="last rate (default: %(default)g)")
@@ -31,13 +30,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     # Imported here: torch, Ray Train and MLflow load only when this command runs.
-    from cryoray.io.sources import write_bytes
     from cryoray.train import TrainConfig
     from cryoray.train.lr_range import MIN_DROP, run_range_test
-    from cryoray.viz.training import save_lr_range
 
     config = load_config_with_sets(TrainConfig, args.config, args.sets)
-    test, result = run_range_test(
+    test, summary = run_range_test(
         config,
         steps=args.steps,
         min_lr=args.min_lr,
@@ -47,12 +44,6 @@ def main(args: argparse.Namespace) -> None:
         num_cpus=args.num_cpus,
         progress=not args.quiet,
     )
-    summary = {**test.to_dict(), "run_dir": result.run_dir, "mlflow_run_id": result.mlflow_run_id}
-    write_bytes(f"{result.run_dir}/lr_range.json", json.dumps(summary, indent=1).encode())
-    if "://" not in result.run_dir:  # the picture is for people at this machine
-        marks = {"suggested": test.suggested_lr, "minimum": test.min_loss_lr}
-        marks = {name: lr for name, lr in marks.items() if lr is not None}
-        save_lr_range(f"{result.run_dir}/lr_range.png", test.lrs, test.losses, test.smoothed, marks)
     if test.suggested_lr is None:
         print(
             f"lr-range: the smoothed loss never fell by {MIN_DROP:.0%}: no rate in the range trains this config "

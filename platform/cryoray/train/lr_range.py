@@ -17,17 +17,19 @@ checkpoints are not meant for use, its curves are.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
 import numpy as np
-from mlflow.tracking import MlflowClient
 
 from cryoray.config import validate_config
 from cryoray.errors import ConfigError
 from cryoray.train.config import TrainConfig
 from cryoray.train.optim import range_test_lr
-from cryoray.train.run import RunResult, plan_training, run_training
+from cryoray.train.run import keep_artifact, plan_training, run_training
+from cryoray.train.tracking import Tracker
+from cryoray.viz.training import save_lr_range
 
 __all__ = ["MIN_DROP", "RangeTest", "analyse_range_test", "range_test_config", "run_range_test"]
 
@@ -124,12 +126,25 @@ def run_range_test(
     address: str | None = None,
     num_cpus: int | None = None,
     progress: bool = True,
-) -> tuple[RangeTest, RunResult]:
-    """Run the range test of ``config`` and read its curve back from MLflow."""
-    test = range_test_config(config, steps=steps, min_lr=min_lr, max_lr=max_lr, source=source)
-    result = run_training(test, source=source, address=address, num_cpus=num_cpus, progress=progress)
-    history = MlflowClient(result.tracking_uri).get_metric_history(result.mlflow_run_id, "train/loss")
-    points = sorted({m.step: m.value for m in history}.items())
-    total = plan_training(test, source=source).total_steps  # as the loop's schedule counts them
+) -> tuple[RangeTest, dict[str, object]]:
+    """Run the range test of ``config``, read its curve back from MLflow, and keep ``lr_range.json``
+    and ``lr_range.png`` in the run folder and in MLflow: (the test, the summary in the JSON)."""
+    test_config = range_test_config(config, steps=steps, min_lr=min_lr, max_lr=max_lr, source=source)
+    result = run_training(test_config, source=source, address=address, num_cpus=num_cpus, progress=progress)
+    tracker = Tracker(result.tracking_uri, result.mlflow_run_id)
+    points = sorted(dict(tracker.history("train/loss")).items())  # one value per step
+    total = plan_training(test_config, source=source).total_steps  # as the loop's schedule counts them
     lrs = [range_test_lr(step, total, min_lr, max_lr) for step, _ in points]
-    return analyse_range_test(np.array(lrs), np.array([value for _, value in points])), result
+    test = analyse_range_test(np.array(lrs), np.array([value for _, value in points]))
+    summary = {**test.to_dict(), "run_dir": result.run_dir, "mlflow_run_id": result.mlflow_run_id}
+    text = json.dumps(summary, indent=1)
+    keep_artifact(tracker, result.run_dir, "lr_range.json", lambda path: path.write_text(text))
+    marks = {"suggested": test.suggested_lr, "minimum": test.min_loss_lr}
+    marks = {name: lr for name, lr in marks.items() if lr is not None}
+    keep_artifact(
+        tracker,
+        result.run_dir,
+        "lr_range.png",
+        lambda path: save_lr_range(path, test.lrs, test.losses, test.smoothed, marks),
+    )
+    return test, summary

@@ -36,7 +36,7 @@ from cryoray.train.targets import CLASS_NAMES, is_classification
 from cryoray.train.tracking import Tracker, default_tracking_uri, flatten, open_run
 from cryoray.viz.training import save_curves
 
-__all__ = ["RunResult", "TrainPlan", "check_cluster", "plan_training", "run_training"]
+__all__ = ["RunResult", "TrainPlan", "check_cluster", "keep_artifact", "plan_training", "run_training"]
 
 RUN_RECORD = "cryoray_run.json"
 
@@ -248,7 +248,7 @@ def run_training(
     tracker = Tracker(uri, run_id)
     if not resume:
         text = yaml.safe_dump(config_dict, sort_keys=False)
-        _keep(tracker, run_dir, "config.yaml", lambda path: path.write_text(text))
+        keep_artifact(tracker, run_dir, "config.yaml", lambda path: path.write_text(text))
         record = {"mlflow_run_id": run_id, "tracking_uri": uri}
         write_bytes(f"{run_dir}/{RUN_RECORD}", json.dumps(record, indent=1).encode(), make_dirs=True)
     arrays = ["input", *sorted({t.label for t in config.targets.values()})]
@@ -332,7 +332,7 @@ def _storage(output: str) -> str:
     return os.path.abspath(fsspec.core.url_to_fs(output)[1])
 
 
-def _keep(tracker: Tracker, run_dir: str, name: str, draw: Callable[[Path], object]) -> None:
+def keep_artifact(tracker: Tracker, run_dir: str, name: str, draw: Callable[[Path], object]) -> None:
     """Log the file ``draw`` makes as an MLflow artifact and keep it in the run folder (local or remote)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name
@@ -351,4 +351,4 @@ def _log_curves(tracker: Tracker, run_dir: str) -> None:
     )
     curves = {k: tracker.history(k) for k in keys}
     if any(curves.values()):
-        _keep(tracker, run_dir, "curves.png", lambda path: save_curves(path, curves))
+        keep_artifact(tracker, run_dir, "curves.png", lambda path: save_curves(path, curves))
